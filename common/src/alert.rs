@@ -1,0 +1,83 @@
+//! Alerts: events on the custom bus `trainq-alerts` with `source: trainq`.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::registry::RegistryKind;
+
+/// The `source` of every alert event.
+pub const ALERT_SOURCE: &str = "trainq";
+
+/// The kinds of alert, each an EventBridge `detail-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// A malformed or disallowed request was rejected.
+    RequestRejected,
+    /// A training job failed and will not be retried.
+    JobFailed,
+    /// System failures used up the retry budget.
+    RetriesExhausted,
+    /// Throttling, quotas or lost spot capacity are pushing requests back.
+    CapacityPressure,
+    /// A model package was registered.
+    ModelRegistered,
+    /// A model was registered but held for manual approval by its gate.
+    ModelHeldByGate,
+}
+
+impl AlertKind {
+    /// The EventBridge `detail-type`.
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Self::RequestRejected => "Training Request Rejected",
+            Self::JobFailed => "Training Job Failed",
+            Self::RetriesExhausted => "Training Retries Exhausted",
+            Self::CapacityPressure => "Training Capacity Pressure",
+            Self::ModelRegistered => "Model Registered",
+            Self::ModelHeldByGate => "Model Held By Gate",
+        }
+    }
+}
+
+/// The `detail` of an alert event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertDetail {
+    /// The request.
+    pub request_id: Uuid,
+    /// Customer slug, when known.
+    pub customer: Option<String>,
+    /// Project slug, when known.
+    pub project: Option<String>,
+    /// Registry, when known.
+    pub registry: Option<RegistryKind>,
+    /// The job concerned, when there is one.
+    pub job_name: Option<String>,
+    /// What happened, in words.
+    pub reason: String,
+}
+
+/// One alert to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Which alert.
+    pub kind: AlertKind,
+    /// Its detail.
+    pub detail: AlertDetail,
+}
+
+impl Alert {
+    /// An alert about the request in `record`.
+    pub fn about(kind: AlertKind, record: &crate::JobRecord, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: AlertDetail {
+                request_id: record.request_id,
+                customer: record.customer.clone(),
+                project: record.project.clone(),
+                registry: record.registry,
+                job_name: record.current_attempt().map(|a| a.job_name.clone()),
+                reason: reason.into(),
+            },
+        }
+    }
+}

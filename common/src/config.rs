@@ -1,0 +1,258 @@
+//! Configuration read once at cold start from environment variables, failing fast with an
+//! error that names the variable. Reading goes through a lookup function so tests need not
+//! touch the process environment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::registry::{MetricDefinition, Registries, RegistryConfig, RegistryKind, split_s3_uri};
+
+/// A configuration variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("configuration variable `{variable}` {problem}")]
+pub struct ConfigError {
+    /// The environment variable's name.
+    pub variable: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, problem: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads variables through a lookup function (`std::env::var(..).ok()` in production).
+pub struct Env<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// An environment backed by `lookup` (tests use a map).
+    pub fn from_fn(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// A required, non-empty variable.
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        match (self.lookup)(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+            Some(_) => Err(ConfigError::new(name, "is empty")),
+            None => Err(ConfigError::new(name, "is not set")),
+        }
+    }
+
+    /// An optional number with a default.
+    pub fn number_or(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        match (self.lookup)(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new(name, format!("must be a whole number (got `{v}`)"))),
+        }
+    }
+
+    /// Both registries from `TRAINQ_PRODUCTION_*` and `TRAINQ_RESEARCH_*`; also checks that
+    /// they share no bucket, so separation cannot be configured away by accident.
+    pub fn registries(&self) -> Result<Registries, ConfigError> {
+        let production = self.registry(RegistryKind::Production)?;
+        let research = self.registry(RegistryKind::Research)?;
+        let shared: Vec<_> = production
+            .allowed_buckets
+            .intersection(&research.allowed_buckets)
+            .collect();
+        if let Some(bucket) = shared.first() {
+            return Err(ConfigError::new(
+                "TRAINQ_RESEARCH_BUCKETS",
+                format!(
+                    "lists `{bucket}`, which is also a production bucket; registries must not share buckets"
+                ),
+            ));
+        }
+        Ok(Registries {
+            production,
+            research,
+        })
+    }
+
+    fn registry(&self, kind: RegistryKind) -> Result<RegistryConfig, ConfigError> {
+        let var = |suffix: &str| format!("TRAINQ_{}_{suffix}", kind.as_str().to_uppercase());
+        let images_var = var("IMAGES");
+        let buckets_var = var("BUCKETS");
+        let allowed_buckets: BTreeSet<String> = self
+            .required(&buckets_var)?
+            .split(',')
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if let Some(bad) = allowed_buckets
+            .iter()
+            .find(|b| split_s3_uri(&format!("s3://{b}/")).is_none())
+        {
+            return Err(ConfigError::new(
+                &buckets_var,
+                format!("has an invalid bucket name `{bad}`"),
+            ));
+        }
+        let config = RegistryConfig {
+            kind,
+            ecr_registry: self.required(&var("ECR_REGISTRY"))?,
+            images: parse_images(&images_var, &self.required(&images_var)?)?,
+            allowed_buckets,
+            output_s3_uri: self.s3_uri(&var("OUTPUT_S3_URI"))?,
+            checkpoint_s3_uri: self.s3_uri(&var("CHECKPOINT_S3_URI"))?,
+            execution_role_arn: self.required(&var("ROLE_ARN"))?,
+            model_package_group_prefix: self.required(&var("MODEL_GROUP_PREFIX"))?,
+        };
+        if !config.execution_role_arn.starts_with("arn:") {
+            return Err(ConfigError::new(
+                &var("ROLE_ARN"),
+                "must be an IAM role ARN",
+            ));
+        }
+        Ok(config)
+    }
+
+    fn s3_uri(&self, name: &str) -> Result<String, ConfigError> {
+        let value = self.required(name)?;
+        match split_s3_uri(&value) {
+            Some(_) => Ok(value.trim_end_matches('/').to_owned()),
+            None => Err(ConfigError::new(
+                name,
+                format!("must be an s3://bucket/prefix URI (got `{value}`)"),
+            )),
+        }
+    }
+}
+
+/// `{"repository": ["metric", {"name": "m", "regex": "r"}], …}`: a bare metric name uses
+/// trainq's `name=value` log convention.
+fn parse_images(
+    variable: &str,
+    json: &str,
+) -> Result<BTreeMap<String, Vec<MetricDefinition>>, ConfigError> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Metric {
+        Name(String),
+        Full(MetricDefinition),
+    }
+    let raw: BTreeMap<String, Vec<Metric>> = serde_json::from_str(json).map_err(|e| {
+        ConfigError::new(
+            variable,
+            format!("must be a JSON object of repository → metric names ({e})"),
+        )
+    })?;
+    if raw.is_empty() {
+        return Err(ConfigError::new(
+            variable,
+            "must allow at least one repository",
+        ));
+    }
+    Ok(raw
+        .into_iter()
+        .map(|(repo, metrics)| {
+            let defs = metrics
+                .into_iter()
+                .map(|m| match m {
+                    Metric::Name(n) => MetricDefinition::conventional(&n),
+                    Metric::Full(d) => d,
+                })
+                .collect();
+            (repo, defs)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{sample_env, sample_registries};
+
+    fn registries_with(
+        change: impl FnOnce(&mut BTreeMap<&'static str, &'static str>),
+    ) -> Result<Registries, ConfigError> {
+        let mut env = sample_env();
+        change(&mut env);
+        Env::from_fn(|k| env.get(k).map(|v| v.to_string())).registries()
+    }
+
+    #[test]
+    fn a_complete_environment_loads_both_registries() {
+        let r = sample_registries();
+        assert_eq!(r.production.output_s3_uri, "s3://prod-models/output");
+        assert!(r.production.allowed_buckets.contains("prod-data-2"));
+        assert_eq!(
+            r.research.metric_definitions("exp-net")[0].regex,
+            "F1: ([0-9.]+)"
+        );
+        assert_eq!(
+            r.production.metric_definitions("defect-classifier").len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let e = registries_with(|env| {
+            env.remove("TRAINQ_RESEARCH_ROLE_ARN");
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "TRAINQ_RESEARCH_ROLE_ARN");
+        assert_eq!(
+            e.to_string(),
+            "configuration variable `TRAINQ_RESEARCH_ROLE_ARN` is not set"
+        );
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        let cases: [(&str, &str); 5] = [
+            ("TRAINQ_PRODUCTION_IMAGES", "not json"),
+            ("TRAINQ_PRODUCTION_IMAGES", "{}"),
+            ("TRAINQ_PRODUCTION_OUTPUT_S3_URI", "/tmp/out"),
+            ("TRAINQ_PRODUCTION_BUCKETS", "Bad_Bucket"),
+            ("TRAINQ_PRODUCTION_ROLE_ARN", "trainq-prod"),
+        ];
+        for (var, value) in cases {
+            let e = registries_with(|env| {
+                env.insert(var, value);
+            })
+            .unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+        }
+    }
+
+    #[test]
+    fn registries_may_not_share_a_bucket() {
+        let e = registries_with(|env| {
+            env.insert("TRAINQ_RESEARCH_BUCKETS", "research-data,prod-data");
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "TRAINQ_RESEARCH_BUCKETS");
+        assert!(e.problem.contains("prod-data"));
+    }
+
+    #[test]
+    fn numbers_default_and_refuse_garbage() {
+        let env = Env::from_fn(|k| (k == "BAD").then(|| "ten".to_owned()));
+        assert_eq!(env.number_or("UNSET", 7), Ok(7));
+        assert_eq!(env.number_or("BAD", 7).unwrap_err().variable, "BAD");
+    }
+}

@@ -1,0 +1,150 @@
+//! In-memory implementations of the ports, for unit tests of the Lambdas' logic only; the
+//! integration suite runs the same logic against moto and the local SageMaker endpoint.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use crate::alert::Alert;
+use crate::error::ServiceError;
+use crate::launch::TrainingJobSpec;
+use crate::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
+use crate::record::JobRecord;
+
+/// A job store with the same conditional-write semantics as the DynamoDB adapter.
+#[derive(Default)]
+pub struct MemoryJobStore {
+    records: Mutex<BTreeMap<Uuid, JobRecord>>,
+    /// Errors to return from the next writes, in order (for fault tests).
+    pub write_faults: Mutex<VecDeque<ServiceError>>,
+}
+
+impl MemoryJobStore {
+    /// A copy of the stored record.
+    pub fn record(&self, id: Uuid) -> Option<JobRecord> {
+        self.records.lock().unwrap().get(&id).cloned()
+    }
+
+    /// All stored records.
+    pub fn all(&self) -> Vec<JobRecord> {
+        self.records.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Stores `record` as is (test setup).
+    pub fn insert(&self, record: JobRecord) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.request_id, record);
+    }
+
+    fn fault(&self) -> Result<(), ServiceError> {
+        match self.write_faults.lock().unwrap().pop_front() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl JobStore for MemoryJobStore {
+    async fn put_new(&self, record: &JobRecord) -> Result<Write, ServiceError> {
+        self.fault()?;
+        let mut records = self.records.lock().unwrap();
+        if let Some(existing) = records.get(&record.request_id) {
+            return Ok(Write::Conflict(Some(Box::new(existing.clone()))));
+        }
+        records.insert(record.request_id, record.clone());
+        Ok(Write::Written)
+    }
+
+    async fn put_if_version(
+        &self,
+        record: &JobRecord,
+        expected: u64,
+    ) -> Result<Write, ServiceError> {
+        self.fault()?;
+        let mut records = self.records.lock().unwrap();
+        match records.get(&record.request_id) {
+            Some(current) if current.version == expected => {
+                records.insert(record.request_id, record.clone());
+                Ok(Write::Written)
+            }
+            current => Ok(Write::Conflict(current.cloned().map(Box::new))),
+        }
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, ServiceError> {
+        Ok(self.record(id))
+    }
+}
+
+/// A training service that remembers job names like SageMaker does (a reused name is
+/// `AlreadyExists`) and can be scripted to fail.
+#[derive(Default)]
+pub struct FakeTraining {
+    /// Created jobs by name.
+    pub jobs: Mutex<BTreeMap<String, TrainingJobSpec>>,
+    /// Number of create calls, failed ones included.
+    pub create_calls: Mutex<u32>,
+    /// Errors to return from the next creates, in order.
+    pub faults: Mutex<VecDeque<ServiceError>>,
+}
+
+impl TrainingService for FakeTraining {
+    async fn create_training_job(&self, spec: &TrainingJobSpec) -> Result<String, ServiceError> {
+        *self.create_calls.lock().unwrap() += 1;
+        if let Some(e) = self.faults.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        let mut jobs = self.jobs.lock().unwrap();
+        if jobs.contains_key(&spec.job_name) {
+            return Err(ServiceError::AlreadyExists(spec.job_name.clone()));
+        }
+        jobs.insert(spec.job_name.clone(), spec.clone());
+        Ok(format!(
+            "arn:aws:sagemaker:eu-west-1:000000000000:training-job/{}",
+            spec.job_name
+        ))
+    }
+}
+
+/// An alert sink that keeps what it is sent.
+#[derive(Default)]
+pub struct RecordingAlerts {
+    /// Alerts sent, in order.
+    pub sent: Mutex<Vec<Alert>>,
+    /// Errors to return from the next sends, in order.
+    pub faults: Mutex<VecDeque<ServiceError>>,
+}
+
+impl AlertSink for RecordingAlerts {
+    async fn send(&self, alert: &Alert) -> Result<(), ServiceError> {
+        if let Some(e) = self.faults.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        self.sent.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
+/// A queue that records visibility changes.
+#[derive(Default)]
+pub struct RecordingQueue {
+    /// `(receipt handle, delay)` pairs, in order.
+    pub delays: Mutex<Vec<(String, u32)>>,
+}
+
+impl RequestQueue for RecordingQueue {
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay_s: u32,
+    ) -> Result<(), ServiceError> {
+        self.delays
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_owned(), delay_s));
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! trainq's domain: what a training request is and how it is validated, the job record and
+//! its state machine, deterministic job names, the launch plan, and the ports (narrow async
+//! traits) that the AWS adapters in `trainq-infra` implement.
+//!
+//! Nothing here names an AWS SDK type, so the Lambdas' logic can be unit tested on the
+//! in-memory fakes (feature `fakes`) without compiling the SDK.
+
+pub mod alert;
+pub mod config;
+pub mod error;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
+pub mod instance_types;
+pub mod launch;
+pub mod naming;
+pub mod ports;
+pub mod record;
+pub mod registry;
+pub mod request;
+pub mod state;
+#[cfg(any(test, feature = "fakes"))]
+pub mod testing;
+pub mod time_util;
+
+pub use error::ServiceError;
+pub use record::{Attempt, JobRecord};
+pub use registry::{Registries, RegistryConfig, RegistryKind};
+pub use request::{RequestError, TrainingRequest, ValidRequest};
+pub use state::JobState;

@@ -1,0 +1,136 @@
+//! Deterministic names: request ids, training job names and S3 locations.
+//!
+//! A SageMaker job name can never be reused in an account, so the job name derived from
+//! (request id, attempt) *is* the idempotency key of a launch: `ResourceInUse` on create
+//! means "this attempt was already launched".
+
+use uuid::Uuid;
+
+use crate::registry::RegistryConfig;
+
+/// Every trainq job name starts with this; the EventBridge rule filters on it.
+pub const JOB_NAME_PREFIX: &str = "tq-";
+
+/// trainq's UUIDv5 namespace (a fixed, random UUID).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2d3e_9a4b_4c5d_8e7f_a0b1_c2d3_e4f5);
+
+/// `tq-<32 hex digits>-<attempt>`: at most 3 + 32 + 1 + 10 = 46 characters, inside
+/// SageMaker's rule (1–63 of `[a-zA-Z0-9](-*[a-zA-Z0-9])*`).
+pub fn job_name(request_id: Uuid, attempt: u32) -> String {
+    format!("{JOB_NAME_PREFIX}{}-{attempt}", request_id.simple())
+}
+
+/// The request id and attempt of a trainq job name; `None` for any other name.
+pub fn parse_job_name(name: &str) -> Option<(Uuid, u32)> {
+    let rest = name.strip_prefix(JOB_NAME_PREFIX)?;
+    let (hex, attempt) = rest.split_once('-')?;
+    if hex.len() != 32 {
+        return None;
+    }
+    let id = Uuid::try_parse(hex).ok()?;
+    let attempt: u32 = attempt.parse().ok()?;
+    (attempt >= 1 && job_name(id, attempt) == name).then_some((id, attempt))
+}
+
+/// The request id of a message that carries none: stable across redeliveries of that message.
+pub fn request_id_for_message(message_id: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("sqs-message:{message_id}").as_bytes())
+}
+
+/// The request id for data-shift retraining: the same (customer, project, dedupe key) always
+/// gives the same id, so the backend can enqueue the same shift twice and train once.
+pub fn dedupe_request_id(customer: &str, project: &str, dedupe_key: &str) -> Uuid {
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("dedupe:{customer}/{project}/{dedupe_key}").as_bytes(),
+    )
+}
+
+/// The checkpoint prefix of a request, shared by all its attempts so a retry resumes.
+pub fn checkpoint_uri(
+    registry: &RegistryConfig,
+    customer: &str,
+    project: &str,
+    request_id: Uuid,
+) -> String {
+    format!(
+        "{}/{customer}/{project}/{}/",
+        registry.checkpoint_s3_uri,
+        request_id.simple()
+    )
+}
+
+/// Where a project's model artifacts go; SageMaker appends `<job name>/output/model.tar.gz`.
+pub fn output_uri(registry: &RegistryConfig, customer: &str, project: &str) -> String {
+    format!("{}/{customer}/{project}/", registry.output_s3_uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sagemaker_accepts(name: &str) -> bool {
+        let b = name.as_bytes();
+        (1..=63).contains(&b.len())
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    }
+
+    #[test]
+    fn job_names_are_deterministic_and_valid_for_sagemaker() {
+        let id = Uuid::from_u128(u128::MAX);
+        let name = job_name(id, u32::MAX);
+        assert_eq!(name, job_name(id, u32::MAX));
+        assert!(sagemaker_accepts(&name), "{name}");
+        assert_eq!(name.len(), 46);
+        assert_eq!(job_name(Uuid::nil(), 1), format!("tq-{}-1", "0".repeat(32)));
+    }
+
+    #[test]
+    fn job_names_parse_back() {
+        let id = Uuid::new_v4();
+        assert_eq!(parse_job_name(&job_name(id, 3)), Some((id, 3)));
+        for other in [
+            "tq-abc-1",
+            "train-1",
+            "tq-",
+            &format!("tq-{}-0", id.simple()),
+            &format!("tq-{}-01", id.simple()),
+        ] {
+            assert_eq!(parse_job_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        assert_eq!(request_id_for_message("m-1"), request_id_for_message("m-1"));
+        assert_ne!(request_id_for_message("m-1"), request_id_for_message("m-2"));
+        assert_eq!(
+            dedupe_request_id("a", "p", "v1"),
+            dedupe_request_id("a", "p", "v1")
+        );
+        assert_ne!(
+            dedupe_request_id("a", "p", "v1"),
+            dedupe_request_id("a", "p", "v2")
+        );
+        assert_ne!(
+            dedupe_request_id("a", "p", "v1"),
+            request_id_for_message("a/p/v1")
+        );
+    }
+
+    #[test]
+    fn locations_are_per_registry_and_per_request() {
+        let r = crate::testing::sample_registries();
+        let id = Uuid::from_u128(7);
+        assert_eq!(
+            checkpoint_uri(&r.research, "acme", "p", id),
+            format!("s3://research-models/checkpoints/acme/p/{}/", id.simple())
+        );
+        assert_eq!(
+            output_uri(&r.production, "acme", "p"),
+            "s3://prod-models/output/acme/p/"
+        );
+    }
+}

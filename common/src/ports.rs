@@ -1,0 +1,68 @@
+//! The ports: narrow async traits the Lambdas' logic is written against. `trainq-infra`
+//! implements them over the AWS SDK; [`crate::fakes`] implements them in memory for unit tests.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::alert::Alert;
+use crate::error::ServiceError;
+use crate::launch::TrainingJobSpec;
+use crate::record::JobRecord;
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// The record was written.
+    Written,
+    /// The condition failed; this is the record the store holds now (if any).
+    Conflict(Option<Box<JobRecord>>),
+}
+
+/// The jobs table.
+pub trait JobStore: Send + Sync {
+    /// Writes `record` only if no record with its request id exists.
+    fn put_new(
+        &self,
+        record: &JobRecord,
+    ) -> impl Future<Output = Result<Write, ServiceError>> + Send;
+
+    /// Writes `record` only if the stored record's version is `expected_version`.
+    fn put_if_version(
+        &self,
+        record: &JobRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<Write, ServiceError>> + Send;
+
+    /// Reads a record (strongly consistent).
+    fn get(
+        &self,
+        request_id: Uuid,
+    ) -> impl Future<Output = Result<Option<JobRecord>, ServiceError>> + Send;
+}
+
+/// SageMaker training jobs.
+pub trait TrainingService: Send + Sync {
+    /// Creates a training job and returns its ARN. A reused name is
+    /// [`ServiceError::AlreadyExists`]: that attempt was already launched.
+    fn create_training_job(
+        &self,
+        spec: &TrainingJobSpec,
+    ) -> impl Future<Output = Result<String, ServiceError>> + Send;
+}
+
+/// Where alerts go.
+pub trait AlertSink: Send + Sync {
+    /// Publishes one alert.
+    fn send(&self, alert: &Alert) -> impl Future<Output = Result<(), ServiceError>> + Send;
+}
+
+/// The requests queue, for what the event source mapping does not do for us.
+pub trait RequestQueue: Send + Sync {
+    /// Hides a received message for `delay_s` seconds before it is delivered again.
+    fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay_s: u32,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+}

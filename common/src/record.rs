@@ -1,0 +1,217 @@
+//! The job record: one item per request in the jobs table, the single source of truth an
+//! on-call engineer reads.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::registry::RegistryKind;
+use crate::request::TrainingRequest;
+use crate::state::{self, ForbiddenTransition, JobState};
+use crate::time_util::now_rfc3339;
+
+/// How much of a rejected message's raw body is kept.
+pub const RAW_BODY_KEEP_BYTES: usize = 4096;
+
+/// A request and everything that happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The request's id (the table's key).
+    pub request_id: Uuid,
+    /// Where the request stands.
+    pub state: JobState,
+    /// Bumped by every write; writes are conditional on the version they read.
+    pub version: u64,
+    /// The request's registry (absent only for rejected bodies that did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryKind>,
+    /// Customer slug, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// Project slug, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// `customer#project`: the key of the by-project index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_project: Option<String>,
+    /// Experiment id of research sweeps: the key of the by-experiment index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    /// The validated request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<TrainingRequest>,
+    /// Rejected requests only: the raw body, cut to [`RAW_BODY_KEEP_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_body: Option<String>,
+    /// Why the record is in its state: the rejection, deferral or failure reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The SQS message id of the first delivery seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// When the message was first sent to the queue (SQS `SentTimestamp`, RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enqueued_at: Option<String>,
+    /// Training attempts, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// While `Launching`: until when (epoch seconds) the dispatcher that claimed it holds
+    /// the launch; a redelivery after that takes over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<i64>,
+    /// How often the request was deferred by throttling or quota.
+    #[serde(default)]
+    pub defer_count: u32,
+    /// The registered model package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_package_arn: Option<String>,
+    /// When the record was created (RFC 3339).
+    pub created_at: String,
+    /// When the record last changed (RFC 3339): the sort key of the by-state index.
+    pub updated_at: String,
+}
+
+/// One training job launched (or being launched) for a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// The SageMaker training job name, derived from request id and number.
+    pub job_name: String,
+    /// The job's ARN once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_arn: Option<String>,
+    /// Instance type of this attempt (its rung of the fallback ladder).
+    pub instance_type: String,
+    /// Whether this attempt uses managed spot.
+    pub spot: bool,
+    /// SageMaker's last known `TrainingJobStatus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// When CreateTrainingJob succeeded (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_at: Option<String>,
+    /// When the job ended (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// SageMaker's failure reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
+impl JobRecord {
+    /// A new record for `request_id` in `state`, version 1.
+    pub fn new(request_id: Uuid, state: JobState) -> Self {
+        let now = now_rfc3339();
+        Self {
+            request_id,
+            state,
+            version: 1,
+            registry: None,
+            customer: None,
+            project: None,
+            customer_project: None,
+            experiment_id: None,
+            request: None,
+            raw_body: None,
+            reason: None,
+            message_id: None,
+            enqueued_at: None,
+            attempts: Vec::new(),
+            lease_until: None,
+            defer_count: 0,
+            model_package_arn: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
+    /// Fills the fields the indexes and the on-call views read from the request.
+    pub fn with_request(mut self, request: TrainingRequest) -> Self {
+        self.registry = Some(request.registry);
+        self.customer = Some(request.customer.clone());
+        self.project = Some(request.project.clone());
+        self.customer_project = Some(format!("{}#{}", request.customer, request.project));
+        self.experiment_id = request.experiment.as_ref().map(|e| e.id.clone());
+        self.request = Some(request);
+        self
+    }
+
+    /// Keeps a rejected body, cut on a character boundary to [`RAW_BODY_KEEP_BYTES`].
+    pub fn keep_raw_body(&mut self, body: &str) {
+        let mut end = body.len().min(RAW_BODY_KEEP_BYTES);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.raw_body = Some(body[..end].to_owned());
+    }
+
+    /// Moves to `to` if the state machine allows it, and stamps `updated_at`. The caller then
+    /// writes the record conditionally on [`Self::version`] − 1 (see [`Self::next_version`]).
+    pub fn transition(&mut self, to: JobState) -> Result<(), ForbiddenTransition> {
+        state::check(self.state, to)?;
+        self.state = to;
+        self.touch();
+        Ok(())
+    }
+
+    /// Stamps `updated_at` for a change that keeps the state.
+    pub fn touch(&mut self) {
+        self.updated_at = now_rfc3339();
+    }
+
+    /// Bumps the version for the next write and returns the version the store must still
+    /// hold for that write to succeed.
+    pub fn next_version(&mut self) -> u64 {
+        let expected = self.version;
+        self.version += 1;
+        expected
+    }
+
+    /// The latest attempt.
+    pub fn current_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+
+    /// The latest attempt, mutable.
+    pub fn current_attempt_mut(&mut self) -> Option<&mut Attempt> {
+        self.attempts.last_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_follow_the_table_and_keep_the_state_on_refusal() {
+        let mut r = JobRecord::new(Uuid::nil(), JobState::Received);
+        r.transition(JobState::Launching).unwrap();
+        assert!(r.transition(JobState::Registered).is_err());
+        assert_eq!(r.state, JobState::Launching);
+    }
+
+    #[test]
+    fn next_version_returns_the_version_read() {
+        let mut r = JobRecord::new(Uuid::nil(), JobState::Received);
+        assert_eq!(r.next_version(), 1);
+        assert_eq!(r.version, 2);
+    }
+
+    #[test]
+    fn raw_bodies_are_cut_on_a_char_boundary() {
+        let mut r = JobRecord::new(Uuid::nil(), JobState::Rejected);
+        r.keep_raw_body(&"é".repeat(RAW_BODY_KEEP_BYTES));
+        let kept = r.raw_body.unwrap();
+        assert!(kept.len() <= RAW_BODY_KEEP_BYTES && kept.len() >= RAW_BODY_KEEP_BYTES - 1);
+    }
+
+    #[test]
+    fn with_request_fills_the_index_keys() {
+        let body = crate::testing::sample_research_request().to_string();
+        let req = crate::request::parse(&body).unwrap();
+        let r = JobRecord::new(Uuid::nil(), JobState::Received).with_request(req);
+        assert_eq!(r.customer_project.as_deref(), Some("acme#scratch-detect"));
+        assert_eq!(r.experiment_id.as_deref(), Some("lr-sweep-7"));
+        assert_eq!(r.registry, Some(RegistryKind::Research));
+    }
+}

@@ -1,0 +1,143 @@
+//! Serde types of the request schema v1. `docs/request.schema.json` describes the same shape
+//! for the backend; a test keeps the two in step.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::registry::RegistryKind;
+
+/// The only schema version this code reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A training request as the backend, the CLI or a researcher sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingRequest {
+    /// Always 1 for this schema.
+    pub schema_version: u32,
+    /// The client's idempotency key. Absent: derived from the SQS message id, so redeliveries
+    /// of one message are still one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+    /// Customer slug (`[a-z0-9-]`, ≤ 32).
+    pub customer: String,
+    /// Project slug (`[a-z0-9-]`, ≤ 32).
+    pub project: String,
+    /// Which registry's images, buckets and model groups the request uses.
+    pub registry: RegistryKind,
+    /// Why the training was requested.
+    pub reason: Reason,
+    /// `repository:tag` (or `repository@sha256:…`) inside the registry; never a full URI.
+    pub image: String,
+    /// The data to train on.
+    pub dataset: Dataset,
+    /// Passed to the training code as SageMaker hyperparameters (strings, as SageMaker requires).
+    #[serde(default)]
+    pub hyperparameters: BTreeMap<String, String>,
+    /// Compute for the job.
+    pub resources: Resources,
+    /// Research sweeps: the experiment and trial this request belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
+    /// Gate for approving the registered model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// Overrides of the retry policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// Why a training was requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The backend saw the data shift.
+    DataShift,
+    /// A periodic retrain.
+    Scheduled,
+    /// A person asked for it.
+    Manual,
+    /// A research experiment.
+    Experiment,
+}
+
+/// The dataset: a version label and the S3 prefixes of its channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// The dataset's version label (recorded with the model).
+    pub version: String,
+    /// Channel name → `s3://bucket/prefix/`.
+    pub channels: BTreeMap<String, String>,
+}
+
+/// Compute resources for the training job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// A SageMaker training instance type, e.g. `ml.g5.xlarge`.
+    pub instance_type: String,
+    /// Number of instances (1–20).
+    #[serde(default = "default_instance_count")]
+    pub instance_count: u32,
+    /// EBS volume per instance in GB (1–16384).
+    #[serde(default = "default_volume_gb")]
+    pub volume_gb: u32,
+    /// Maximum training time in seconds (60–2419200).
+    pub max_runtime_s: u32,
+    /// Use managed spot training.
+    #[serde(default = "default_spot")]
+    pub spot: bool,
+    /// Spot only: the longest to wait for capacity plus training, ≥ `max_runtime_s`.
+    /// Default: twice `max_runtime_s`, capped at SageMaker's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_s: Option<u32>,
+    /// Instance types to fall back to when spot capacity is lost, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_instance_types: Vec<String>,
+}
+
+fn default_instance_count() -> u32 {
+    1
+}
+fn default_volume_gb() -> u32 {
+    30
+}
+fn default_spot() -> bool {
+    true
+}
+
+/// Research sweeps: experiment and trial labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// The experiment (sweep) id.
+    pub id: String,
+    /// This request's trial label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<String>,
+}
+
+/// Approval gate: the model is approved when its final `metric` is at least `min`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// A metric name from the image's metric definitions, e.g. `validation:accuracy`.
+    pub metric: String,
+    /// The lowest value that approves the model.
+    pub min: f64,
+}
+
+/// Per-request overrides of the retry policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Total attempts allowed, first one included (1–10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Also retry failures of the training code itself.
+    #[serde(default)]
+    pub retry_user_failures: bool,
+}

@@ -1,0 +1,299 @@
+//! Checks a parsed request against its registry: allow-lists, SageMaker's limits and trainq's
+//! own rules. Runs in the dispatcher and, before sending, in the CLI.
+
+use uuid::Uuid;
+
+use super::ident::{check_label, check_slug, shorten};
+use super::{RequestError, TrainingRequest};
+use crate::instance_types;
+use crate::registry::{Registries, RegistryConfig, split_s3_uri};
+
+/// SageMaker's limits on hyperparameters.
+const MAX_HYPERPARAMETERS: usize = 100;
+const MAX_HYPERPARAMETER_KEY: usize = 256;
+const MAX_HYPERPARAMETER_VALUE: usize = 2500;
+/// SageMaker allows at most 20 input channels.
+const MAX_CHANNELS: usize = 20;
+/// SageMaker's longest MaxRuntimeInSeconds / MaxWaitTimeInSeconds (28 days).
+pub(crate) const MAX_RUNTIME_S: u32 = 28 * 24 * 3600;
+const MIN_RUNTIME_S: u32 = 60;
+const MAX_FALLBACKS: usize = 5;
+const MAX_ATTEMPTS: u32 = 10;
+
+/// A request that passed validation, with its request id resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRequest {
+    /// The request's id: the client's `request_id`, or one derived from the SQS message id.
+    pub request_id: Uuid,
+    /// The request as sent.
+    pub request: TrainingRequest,
+}
+
+/// Validates `request` against the registry it names. `fallback_id` becomes the request id
+/// when the request carries none.
+pub fn validate(
+    request: TrainingRequest,
+    registries: &Registries,
+    fallback_id: Uuid,
+) -> Result<ValidRequest, RequestError> {
+    let registry = registries.get(request.registry);
+    check_slug("customer", &request.customer, 32)?;
+    check_slug("project", &request.project, 32)?;
+    let repository = check_image(&request.image, registry, registries)?;
+    check_dataset(&request, registry, registries)?;
+    check_hyperparameters(&request)?;
+    check_resources(&request)?;
+    if let Some(exp) = &request.experiment {
+        check_label("experiment.id", &exp.id, 64, b"")?;
+        if let Some(trial) = &exp.trial {
+            check_label("experiment.trial", trial, 128, b" ,/")?;
+        }
+    } else if request.reason == super::Reason::Experiment {
+        return Err(RequestError::new(
+            "experiment",
+            "is required when `reason` is `experiment`",
+        ));
+    }
+    if let Some(gate) = &request.approval {
+        let known = registry.metric_definitions(repository);
+        if !known.iter().any(|m| m.name == gate.metric) {
+            let names: Vec<_> = known.iter().map(|m| m.name.as_str()).collect();
+            return Err(RequestError::new(
+                "approval.metric",
+                format!(
+                    "`{}` is not a metric of image `{repository}` (known: {})",
+                    shorten(&gate.metric),
+                    names.join(", ")
+                ),
+            ));
+        }
+        if !gate.min.is_finite() {
+            return Err(RequestError::new("approval.min", "must be a finite number"));
+        }
+    }
+    if let Some(max) = request.retry.as_ref().and_then(|r| r.max_attempts)
+        && !(1..=MAX_ATTEMPTS).contains(&max)
+    {
+        return Err(RequestError::new(
+            "retry.max_attempts",
+            format!("must be between 1 and {MAX_ATTEMPTS} (got {max})"),
+        ));
+    }
+    Ok(ValidRequest {
+        request_id: request.request_id.unwrap_or(fallback_id),
+        request,
+    })
+}
+
+/// Checks `repository:tag` / `repository@sha256:…` and returns the repository.
+fn check_image<'a>(
+    image: &'a str,
+    registry: &RegistryConfig,
+    registries: &Registries,
+) -> Result<&'a str, RequestError> {
+    const FIELD: &str = "image";
+    let (repository, reference) = image
+        .split_once('@')
+        .or_else(|| image.rsplit_once(':'))
+        .ok_or_else(|| {
+            RequestError::new(
+                FIELD,
+                format!("must be `repository:tag` (got `{}`)", shorten(image)),
+            )
+        })?;
+    let first = repository.split('/').next().unwrap_or_default();
+    if repository.contains('/') && (first.contains('.') || first.contains(':'))
+        || image.contains("://")
+    {
+        return Err(RequestError::new(
+            FIELD,
+            format!(
+                "must be `repository:tag` inside the {} registry, not a full image URI (got `{}`)",
+                registry.kind,
+                shorten(image)
+            ),
+        ));
+    }
+    let reference_ok = if let Some(digest) = reference.strip_prefix("sha256:") {
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+    } else {
+        !reference.is_empty()
+            && reference.len() <= 128
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    if !reference_ok {
+        return Err(RequestError::new(
+            FIELD,
+            format!("has an invalid tag or digest `{}`", shorten(reference)),
+        ));
+    }
+    if registry.images.contains_key(repository) {
+        return Ok(repository);
+    }
+    let other = registries.get(registry.kind.other());
+    let hint = if other.images.contains_key(repository) {
+        format!("; it belongs to the {} registry", other.kind)
+    } else {
+        String::new()
+    };
+    Err(RequestError::new(
+        FIELD,
+        format!(
+            "repository `{}` is not in the {} registry's allow-list{hint}",
+            shorten(repository),
+            registry.kind
+        ),
+    ))
+}
+
+fn check_dataset(
+    request: &TrainingRequest,
+    registry: &RegistryConfig,
+    registries: &Registries,
+) -> Result<(), RequestError> {
+    let dataset = &request.dataset;
+    check_label("dataset.version", &dataset.version, 128, b"")?;
+    if dataset.channels.is_empty() || dataset.channels.len() > MAX_CHANNELS {
+        return Err(RequestError::new(
+            "dataset.channels",
+            format!(
+                "must name 1 to {MAX_CHANNELS} channels (got {})",
+                dataset.channels.len()
+            ),
+        ));
+    }
+    for (name, uri) in &dataset.channels {
+        let field = format!("dataset.channels.{}", shorten(name));
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !name_ok {
+            return Err(RequestError::new(
+                field,
+                "channel names must be 1-64 characters of A-Z, a-z, 0-9 and `._-`",
+            ));
+        }
+        let Some((bucket, _)) = split_s3_uri(uri) else {
+            return Err(RequestError::new(
+                field,
+                format!("must be an s3://bucket/prefix URI (got `{}`)", shorten(uri)),
+            ));
+        };
+        if !registry.allowed_buckets.contains(bucket) {
+            let other = registries.get(registry.kind.other());
+            let hint = if other.allowed_buckets.contains(bucket) {
+                format!("; it belongs to the {} registry", other.kind)
+            } else {
+                String::new()
+            };
+            return Err(RequestError::new(
+                field,
+                format!(
+                    "bucket `{bucket}` is not allowed for the {} registry{hint}",
+                    registry.kind
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_hyperparameters(request: &TrainingRequest) -> Result<(), RequestError> {
+    let hp = &request.hyperparameters;
+    if hp.len() > MAX_HYPERPARAMETERS {
+        return Err(RequestError::new(
+            "hyperparameters",
+            format!("at most {MAX_HYPERPARAMETERS} entries (got {})", hp.len()),
+        ));
+    }
+    for (key, value) in hp {
+        if key.is_empty() || key.chars().count() > MAX_HYPERPARAMETER_KEY {
+            return Err(RequestError::new(
+                format!("hyperparameters.{}", shorten(key)),
+                format!("keys must be 1-{MAX_HYPERPARAMETER_KEY} characters"),
+            ));
+        }
+        if value.chars().count() > MAX_HYPERPARAMETER_VALUE {
+            return Err(RequestError::new(
+                format!("hyperparameters.{}", shorten(key)),
+                format!(
+                    "values must be at most {MAX_HYPERPARAMETER_VALUE} characters (got {})",
+                    value.chars().count()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_resources(request: &TrainingRequest) -> Result<(), RequestError> {
+    let r = &request.resources;
+    let known = |field: &str, name: &str| {
+        if instance_types::is_known(name) {
+            Ok(())
+        } else {
+            Err(RequestError::new(
+                field,
+                format!(
+                    "`{}` is not a known SageMaker training instance type",
+                    shorten(name)
+                ),
+            ))
+        }
+    };
+    known("resources.instance_type", &r.instance_type)?;
+    range("resources.instance_count", r.instance_count, 1, 20)?;
+    range("resources.volume_gb", r.volume_gb, 1, 16_384)?;
+    range(
+        "resources.max_runtime_s",
+        r.max_runtime_s,
+        MIN_RUNTIME_S,
+        MAX_RUNTIME_S,
+    )?;
+    match (r.spot, r.max_wait_s) {
+        (false, Some(_)) => {
+            return Err(RequestError::new(
+                "resources.max_wait_s",
+                "applies only to spot training (`resources.spot: true`)",
+            ));
+        }
+        (true, Some(wait)) => range("resources.max_wait_s", wait, r.max_runtime_s, MAX_RUNTIME_S)?,
+        _ => {}
+    }
+    if r.fallback_instance_types.len() > MAX_FALLBACKS {
+        return Err(RequestError::new(
+            "resources.fallback_instance_types",
+            format!("at most {MAX_FALLBACKS} entries"),
+        ));
+    }
+    for (i, name) in r.fallback_instance_types.iter().enumerate() {
+        let field = format!("resources.fallback_instance_types[{i}]");
+        known(&field, name)?;
+        if *name == r.instance_type || r.fallback_instance_types[..i].contains(name) {
+            return Err(RequestError::new(
+                field,
+                format!("`{name}` is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), RequestError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(RequestError::new(
+            field,
+            format!("must be between {min} and {max} (got {value})"),
+        ))
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
