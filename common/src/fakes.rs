@@ -16,8 +16,9 @@ use crate::record::JobRecord;
 #[derive(Default)]
 pub struct MemoryJobStore {
     records: Mutex<BTreeMap<Uuid, JobRecord>>,
-    /// Errors to return from the next writes, in order (for fault tests).
-    pub write_faults: Mutex<VecDeque<ServiceError>>,
+    /// What the next writes do, in order: `None` succeeds as usual, `Some(e)` fails with `e`
+    /// without writing. Once empty, every write succeeds.
+    pub write_script: Mutex<VecDeque<Option<ServiceError>>>,
 }
 
 impl MemoryJobStore {
@@ -40,7 +41,7 @@ impl MemoryJobStore {
     }
 
     fn fault(&self) -> Result<(), ServiceError> {
-        match self.write_faults.lock().unwrap().pop_front() {
+        match self.write_script.lock().unwrap().pop_front().flatten() {
             Some(e) => Err(e),
             None => Ok(()),
         }

@@ -66,3 +66,53 @@ pub trait RequestQueue: Send + Sync {
         delay_s: u32,
     ) -> impl Future<Output = Result<(), ServiceError>> + Send;
 }
+
+// The ports are also implemented for references, so a caller can keep the adapter (a test
+// inspecting a fake, a binary sharing one client) while the logic owns a handle to it.
+
+impl<P: JobStore + ?Sized> JobStore for &P {
+    fn put_new(
+        &self,
+        record: &JobRecord,
+    ) -> impl Future<Output = Result<Write, ServiceError>> + Send {
+        (**self).put_new(record)
+    }
+    fn put_if_version(
+        &self,
+        record: &JobRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<Write, ServiceError>> + Send {
+        (**self).put_if_version(record, expected_version)
+    }
+    fn get(
+        &self,
+        request_id: Uuid,
+    ) -> impl Future<Output = Result<Option<JobRecord>, ServiceError>> + Send {
+        (**self).get(request_id)
+    }
+}
+
+impl<P: TrainingService + ?Sized> TrainingService for &P {
+    fn create_training_job(
+        &self,
+        spec: &TrainingJobSpec,
+    ) -> impl Future<Output = Result<String, ServiceError>> + Send {
+        (**self).create_training_job(spec)
+    }
+}
+
+impl<P: AlertSink + ?Sized> AlertSink for &P {
+    fn send(&self, alert: &Alert) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).send(alert)
+    }
+}
+
+impl<P: RequestQueue + ?Sized> RequestQueue for &P {
+    fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay_s: u32,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).delay_redelivery(receipt_handle, delay_s)
+    }
+}

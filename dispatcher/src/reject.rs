@@ -1,0 +1,81 @@
+//! The reject path: a malformed or disallowed request is recorded as `Rejected` with its
+//! reason and raw body, announced on the alerts bus, and acknowledged so it is not retried
+//! forever. If the record or the alert cannot be written, the message comes back instead.
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use serde_json::Value;
+use tracing::warn;
+use trainq_common::alert::{Alert, AlertKind};
+use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
+use trainq_common::request::RequestError;
+use trainq_common::state::JobState;
+use trainq_common::{JobRecord, RegistryKind};
+use uuid::Uuid;
+
+use crate::{Dispatcher, Outcome};
+
+impl<S, T, A, Q> Dispatcher<S, T, A, Q>
+where
+    S: JobStore,
+    T: TrainingService,
+    A: AlertSink,
+    Q: RequestQueue,
+{
+    pub(crate) async fn reject(
+        &self,
+        request_id: Uuid,
+        body: &str,
+        error: RequestError,
+        message: &SqsMessage,
+    ) -> Outcome {
+        let reason = error.to_string();
+        let mut record = JobRecord::new(request_id, JobState::Rejected);
+        record.reason = Some(reason.clone());
+        record.message_id = message.message_id.clone();
+        record.keep_raw_body(body);
+        fill_what_is_readable(&mut record, body);
+
+        match self.store.put_new(&record).await {
+            Ok(Write::Written) => {}
+            Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
+                // A redelivery: the record is there; send the alert again in case the
+                // first delivery died before sending it.
+            }
+            Ok(Write::Conflict(existing)) => {
+                warn!(
+                    existing_state = ?existing.map(|r| r.state),
+                    "a rejected message reuses the id of an existing request; that record is kept"
+                );
+            }
+            Err(e) => return Outcome::Retry(e),
+        }
+        let alert = Alert::about(AlertKind::RequestRejected, &record, reason.clone());
+        match self.alerts.send(&alert).await {
+            Ok(()) => Outcome::Rejected(reason),
+            Err(e) => Outcome::Retry(e),
+        }
+    }
+}
+
+/// Copies customer, project and registry from a body that failed validation, when they are
+/// there and plausible, so the on-call views can find the rejection.
+fn fill_what_is_readable(record: &mut JobRecord, body: &str) {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return;
+    };
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 64)
+            .map(str::to_owned)
+    };
+    record.customer = text("customer");
+    record.project = text("project");
+    if let (Some(c), Some(p)) = (&record.customer, &record.project) {
+        record.customer_project = Some(format!("{c}#{p}"));
+    }
+    record.registry = value
+        .get("registry")
+        .and_then(|r| serde_json::from_value::<RegistryKind>(r.clone()).ok());
+}
