@@ -1,1 +1,16 @@
-//! placeholder
+//! AWS adapters for trainq's ports, on the official AWS SDK for Rust. Each adapter maps SDK
+//! errors into [`trainq_common::ServiceError`] at this boundary (see [`errors`]); nothing
+//! above it reads an error string.
+
+pub mod aws;
+pub mod dynamo;
+pub mod errors;
+pub mod eventbridge;
+pub mod sagemaker;
+pub mod sqs;
+pub mod telemetry;
+
+pub use dynamo::DynamoJobStore;
+pub use eventbridge::EventBridgeAlerts;
+pub use sagemaker::SageMakerTraining;
+pub use sqs::SqsRequestQueue;

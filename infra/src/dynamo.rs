@@ -1,0 +1,114 @@
+//! The jobs table adapter: one item per request, written only with conditional writes.
+//!
+//! Table layout (the CloudFormation template and the integration tests create the same):
+//! key `request_id` (S); indexes `by-state` (`state`, `updated_at`), `by-project`
+//! (`customer_project`, `created_at`) and `by-experiment` (`experiment_id`, `created_at`).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use trainq_common::ports::{JobStore, Write};
+use trainq_common::{JobRecord, ServiceError};
+use uuid::Uuid;
+
+use crate::errors::classify;
+
+/// Names of the table's secondary indexes.
+pub mod index {
+    /// By `state`, newest `updated_at` first: the on-call "what is stuck" view.
+    pub const BY_STATE: &str = "by-state";
+    /// By `customer_project`, by `created_at`.
+    pub const BY_PROJECT: &str = "by-project";
+    /// By `experiment_id`, by `created_at`: a research sweep's trials.
+    pub const BY_EXPERIMENT: &str = "by-experiment";
+}
+
+/// [`JobStore`] over a DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    /// An adapter for the table named `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn conditional_put(
+        &self,
+        record: &JobRecord,
+        condition: &str,
+        values: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<Write, ServiceError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)?))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Write::Written),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                let PutItemError::ConditionalCheckFailedException(failed) = e.into_err() else {
+                    unreachable!("matched above")
+                };
+                let current = match failed.item {
+                    Some(item) => Some(Box::new(from_item(item)?)),
+                    None => None,
+                };
+                Ok(Write::Conflict(current))
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    async fn put_new(&self, record: &JobRecord) -> Result<Write, ServiceError> {
+        self.conditional_put(record, "attribute_not_exists(request_id)", None)
+            .await
+    }
+
+    async fn put_if_version(&self, record: &JobRecord, expected_version: u64) -> Result<Write, ServiceError> {
+        let values = HashMap::from([(
+            ":expected".to_owned(),
+            AttributeValue::N(expected_version.to_string()),
+        )]);
+        self.conditional_put(record, "version = :expected", Some(values))
+            .await
+    }
+
+    async fn get(&self, request_id: Uuid) -> Result<Option<JobRecord>, ServiceError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("request_id", AttributeValue::S(request_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(from_item).transpose()
+    }
+}
+
+fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, ServiceError> {
+    serde_dynamo::to_item(record).map_err(|e| ServiceError::Invalid(format!("record to item: {e}")))
+}
+
+/// Reads a stored item; an item this code cannot read is reported, not guessed at.
+pub fn from_item(item: HashMap<String, AttributeValue>) -> Result<JobRecord, ServiceError> {
+    serde_dynamo::from_item(item).map_err(|e| ServiceError::Permanent(format!("unreadable job record: {e}")))
+}

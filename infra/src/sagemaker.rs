@@ -1,0 +1,106 @@
+//! The SageMaker training adapter: [`TrainingJobSpec`] → CreateTrainingJob, field by field.
+
+use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::types::{
+    AlgorithmSpecification, Channel, CheckpointConfig, DataSource, MetricDefinition, OutputDataConfig,
+    ResourceConfig, S3DataDistribution, S3DataSource, S3DataType, StoppingCondition, Tag,
+    TrainingInputMode, TrainingInstanceType,
+};
+use trainq_common::ServiceError;
+use trainq_common::launch::TrainingJobSpec;
+use trainq_common::ports::TrainingService;
+
+use crate::errors::classify;
+
+/// Where the training container finds its checkpoints (SageMaker's default).
+pub const CHECKPOINT_LOCAL_PATH: &str = "/opt/ml/checkpoints";
+
+/// [`TrainingService`] over SageMaker (or the devstack's local endpoint, which speaks the same API).
+#[derive(Clone)]
+pub struct SageMakerTraining {
+    client: Client,
+}
+
+impl SageMakerTraining {
+    /// An adapter over `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Invalid(format!("training job spec: {e}"))
+}
+
+fn to_i32(field: &str, v: u32) -> Result<i32, ServiceError> {
+    i32::try_from(v).map_err(|_| invalid(format!("{field} {v} is too large")))
+}
+
+impl TrainingService for SageMakerTraining {
+    async fn create_training_job(&self, spec: &TrainingJobSpec) -> Result<String, ServiceError> {
+        let metric_definitions = spec
+            .metric_definitions
+            .iter()
+            .map(|m| MetricDefinition::builder().name(&m.name).regex(&m.regex).build())
+            .collect();
+        let algorithm = AlgorithmSpecification::builder()
+            .training_image(&spec.image_uri)
+            .training_input_mode(TrainingInputMode::File)
+            .set_metric_definitions(Some(metric_definitions))
+            .build();
+        let channels = spec
+            .channels
+            .iter()
+            .map(|(name, uri)| {
+                let source = S3DataSource::builder()
+                    .s3_data_type(S3DataType::S3Prefix)
+                    .s3_uri(uri)
+                    .s3_data_distribution_type(S3DataDistribution::FullyReplicated)
+                    .build();
+                Channel::builder()
+                    .channel_name(name)
+                    .data_source(DataSource::builder().s3_data_source(source).build())
+                    .build()
+            })
+            .collect();
+        let tags = spec
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let stopping = StoppingCondition::builder()
+            .max_runtime_in_seconds(to_i32("max_runtime_s", spec.max_runtime_s)?)
+            .set_max_wait_time_in_seconds(spec.max_wait_s.map(|w| to_i32("max_wait_s", w)).transpose()?)
+            .build();
+        let resources = ResourceConfig::builder()
+            .instance_type(TrainingInstanceType::from(spec.instance_type.as_str()))
+            .instance_count(to_i32("instance_count", spec.instance_count)?)
+            .volume_size_in_gb(to_i32("volume_gb", spec.volume_gb)?)
+            .build();
+        let out = self
+            .client
+            .create_training_job()
+            .training_job_name(&spec.job_name)
+            .algorithm_specification(algorithm)
+            .role_arn(&spec.role_arn)
+            .set_hyper_parameters(Some(spec.hyperparameters.clone().into_iter().collect()))
+            .set_input_data_config(Some(channels))
+            .output_data_config(OutputDataConfig::builder().s3_output_path(&spec.output_s3_uri).build())
+            .resource_config(resources)
+            .stopping_condition(stopping)
+            .enable_managed_spot_training(spec.spot)
+            .checkpoint_config(
+                CheckpointConfig::builder()
+                    .s3_uri(&spec.checkpoint_s3_uri)
+                    .local_path(CHECKPOINT_LOCAL_PATH)
+                    .build(),
+            )
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(classify)?;
+        out.training_job_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| ServiceError::Transient("CreateTrainingJob answered without an ARN".into()))
+    }
+}
