@@ -1,0 +1,90 @@
+//! Faults the endpoint injects on request, and the counters tests read.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::protocol::ApiError;
+
+/// Fault settings (`PUT /_devstack/faults`). All off by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Share of CreateTrainingJob calls answered `ThrottlingException` (0.0–1.0), spread
+    /// evenly and deterministically over the calls.
+    pub throttle_rate: f64,
+    /// Share of CreateTrainingJob calls answered `InternalFailure` (HTTP 500).
+    pub internal_error_rate: f64,
+    /// Instance type → instances that may run at once; beyond it CreateTrainingJob answers
+    /// `ResourceLimitExceeded` as AWS does for the account-level quota.
+    pub quotas: BTreeMap<String, u32>,
+}
+
+/// Counters (`GET /_devstack/stats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every CreateTrainingJob call received.
+    pub create_calls: u64,
+    /// Jobs actually created.
+    pub jobs_created: u64,
+    /// Calls answered `ThrottlingException`.
+    pub throttled: u64,
+    /// Calls answered `InternalFailure`.
+    pub internal_errors: u64,
+    /// Calls answered `ResourceLimitExceeded`.
+    pub quota_refused: u64,
+    /// Calls answered `ResourceInUse` (a reused job name).
+    pub name_in_use: u64,
+    /// Calls answered `ValidationException`.
+    pub invalid: u64,
+}
+
+impl Stats {
+    pub(super) fn count_refusal(&mut self, e: &ApiError) {
+        match e.code {
+            "ResourceLimitExceeded" => self.quota_refused += 1,
+            "ResourceInUse" => self.name_in_use += 1,
+            _ => self.invalid += 1,
+        }
+    }
+}
+
+/// Whether the `n`-th call (1-based) falls in a share `rate` spread evenly over the calls.
+fn hits(rate: f64, n: u64) -> bool {
+    let rate = rate.clamp(0.0, 1.0);
+    (n as f64 * rate).floor() > ((n - 1) as f64 * rate).floor()
+}
+
+impl Faults {
+    /// Throttling and internal errors, decided before the request is even read (as in AWS).
+    pub(super) fn before_create(&self, stats: &mut Stats) -> Result<(), ApiError> {
+        let n = stats.create_calls;
+        if hits(self.throttle_rate, n) {
+            stats.throttled += 1;
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded"));
+        }
+        if hits(self.internal_error_rate, n) {
+            stats.internal_errors += 1;
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "An internal error occurred (injected by devstack)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_spread_evenly() {
+        let count = |rate| (1..=100).filter(|n| hits(rate, *n)).count();
+        assert_eq!(count(0.0), 0);
+        assert_eq!(count(0.25), 25);
+        assert_eq!(count(1.0), 100);
+    }
+}

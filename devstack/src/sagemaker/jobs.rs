@@ -1,0 +1,175 @@
+//! The endpoint's training jobs: created, described, listed and stopped as SageMaker does.
+//! (Running them as local processes comes with the devstack issue.)
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::faults::Faults;
+use super::protocol::ApiError;
+use super::validate;
+
+/// The account id the endpoint reports (moto's default).
+pub(super) const ACCOUNT_ID: &str = "123456789012";
+
+/// One training job.
+struct Job {
+    input: Value,
+    arn: String,
+    status: &'static str,
+    secondary_status: &'static str,
+    transitions: Vec<Value>,
+    created: f64,
+    modified: f64,
+    ended: Option<f64>,
+}
+
+impl Job {
+    fn instance_type(&self) -> &str {
+        self.input.pointer("/ResourceConfig/InstanceType").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    fn instances(&self) -> u32 {
+        self.input
+            .pointer("/ResourceConfig/InstanceCount")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self.status, "InProgress" | "Stopping")
+    }
+
+    fn set_secondary(&mut self, status: &'static str, message: &str) {
+        let now = now();
+        if let Some(last) = self.transitions.last_mut() {
+            last["EndTime"] = json!(now);
+        }
+        self.transitions.push(json!({"Status": status, "StartTime": now, "StatusMessage": message}));
+        self.secondary_status = status;
+        self.modified = now;
+    }
+}
+
+fn now() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// All jobs of one endpoint, by name.
+#[derive(Default)]
+pub(super) struct Jobs {
+    by_name: BTreeMap<String, Job>,
+}
+
+fn name_of(input: &Value) -> Result<&str, ApiError> {
+    input
+        .get("TrainingJobName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'trainingJobName' failed to satisfy constraint: Member must not be null"))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "ResourceNotFound", format!("Requested resource not found: training job {name}"))
+}
+
+impl Jobs {
+    pub(super) fn create(&mut self, input: &Value, region: &str, faults: &Faults) -> Result<Value, ApiError> {
+        let name = validate::create_input(input)?;
+        let arn = format!("arn:aws:sagemaker:{region}:{ACCOUNT_ID}:training-job/{}", name.to_lowercase());
+        if self.by_name.contains_key(&name) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "ResourceInUse",
+                format!("Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})"),
+            ));
+        }
+        let instance_type = input.pointer("/ResourceConfig/InstanceType").and_then(Value::as_str).unwrap_or_default();
+        if let Some(&quota) = faults.quotas.get(instance_type) {
+            let used: u32 = self.by_name.values().filter(|j| j.is_running() && j.instance_type() == instance_type).map(Job::instances).sum();
+            let delta = input.pointer("/ResourceConfig/InstanceCount").and_then(Value::as_u64).unwrap_or(1);
+            if u64::from(used) + delta > u64::from(quota) {
+                let spot = input.get("EnableManagedSpotTraining").and_then(Value::as_bool).unwrap_or(false);
+                let usage = if spot { "spot training job usage" } else { "training job usage" };
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "ResourceLimitExceeded",
+                    format!("The account-level service limit '{instance_type} for {usage}' is {quota} Instances, with current utilization of {used} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request an increase for this quota."),
+                ));
+            }
+        }
+        let t = now();
+        let mut job = Job { input: input.clone(), arn: arn.clone(), status: "InProgress", secondary_status: "Starting", transitions: Vec::new(), created: t, modified: t, ended: None };
+        job.set_secondary("Starting", "Launching requested ML instances");
+        self.by_name.insert(name, job);
+        Ok(json!({"TrainingJobArn": arn}))
+    }
+
+    pub(super) fn describe(&self, input: &Value) -> Result<Value, ApiError> {
+        let name = name_of(input)?;
+        let job = self.by_name.get(name).ok_or_else(|| not_found(name))?;
+        let mut out: Map<String, Value> = job.input.as_object().cloned().unwrap_or_default();
+        out.remove("Tags");
+        out.insert("TrainingJobArn".into(), json!(job.arn));
+        out.insert("TrainingJobStatus".into(), json!(job.status));
+        out.insert("SecondaryStatus".into(), json!(job.secondary_status));
+        out.insert("SecondaryStatusTransitions".into(), json!(job.transitions));
+        out.insert("CreationTime".into(), json!(job.created));
+        out.insert("LastModifiedTime".into(), json!(job.modified));
+        if let Some(end) = job.ended {
+            out.insert("TrainingEndTime".into(), json!(end));
+        }
+        out.insert("ModelArtifacts".into(), json!({"S3ModelArtifacts": format!(
+            "{}/{}/output/model.tar.gz",
+            job.input.pointer("/OutputDataConfig/S3OutputPath").and_then(Value::as_str).unwrap_or_default().trim_end_matches('/'),
+            name)}));
+        Ok(Value::Object(out))
+    }
+
+    pub(super) fn list(&self, input: &Value) -> Result<Value, ApiError> {
+        let contains = input.get("NameContains").and_then(Value::as_str).unwrap_or_default();
+        let status = input.get("StatusEquals").and_then(Value::as_str);
+        let max = input.get("MaxResults").and_then(Value::as_u64).unwrap_or(10).clamp(1, 100) as usize;
+        let skip: usize = input.get("NextToken").and_then(Value::as_str).and_then(|t| t.parse().ok()).unwrap_or(0);
+        let mut jobs: Vec<(&String, &Job)> = self
+            .by_name
+            .iter()
+            .filter(|(name, job)| name.contains(contains) && status.is_none_or(|s| s == job.status))
+            .collect();
+        jobs.sort_by(|a, b| b.1.created.total_cmp(&a.1.created).then(a.0.cmp(b.0)));
+        let page: Vec<Value> = jobs
+            .iter()
+            .skip(skip)
+            .take(max)
+            .map(|(name, job)| json!({
+                "TrainingJobName": name, "TrainingJobArn": job.arn, "CreationTime": job.created,
+                "LastModifiedTime": job.modified, "TrainingJobStatus": job.status,
+            }))
+            .collect();
+        let mut out = json!({"TrainingJobSummaries": page});
+        if skip + max < jobs.len() {
+            out["NextToken"] = json!((skip + max).to_string());
+        }
+        Ok(out)
+    }
+
+    pub(super) fn stop(&mut self, input: &Value) -> Result<Value, ApiError> {
+        let name = name_of(input)?;
+        let job = self.by_name.get_mut(name).ok_or_else(|| not_found(name))?;
+        if job.status != "InProgress" {
+            return Err(ApiError::validation(format!("The request was rejected because the training job is in status {}.", job.status)));
+        }
+        // No process runs yet (execution comes with the devstack issue), so stopping is immediate.
+        job.set_secondary("Stopping", "Stopping the training job");
+        job.set_secondary("Stopped", "Training job stopped");
+        job.status = "Stopped";
+        job.ended = Some(job.modified);
+        Ok(json!({}))
+    }
+
+    pub(super) fn list_tags(&self, arn: &str) -> Result<Value, ApiError> {
+        let job = self.by_name.values().find(|j| j.arn == arn).ok_or_else(|| not_found(arn))?;
+        Ok(json!({"Tags": job.input.get("Tags").cloned().unwrap_or_else(|| json!([]))}))
+    }
+}

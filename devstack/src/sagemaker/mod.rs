@@ -1,0 +1,177 @@
+//! The local SageMaker endpoint.
+//!
+//! moto accepts a reused training job name, never throttles and has no StopTrainingJob, so
+//! trainq's launch guarantees cannot be tested against it alone. This endpoint answers the
+//! training-job operations itself (CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs,
+//! StopTrainingJob, and ListTags for training jobs) and forwards everything else (the model
+//! registry, …) to moto unchanged.
+//!
+//! Control API for tests and the demo, beside the SageMaker API:
+//! - `PUT /_devstack/faults` with a [`Faults`] body replaces the fault settings;
+//! - `GET /_devstack/stats` returns the [`Stats`] counters.
+
+mod faults;
+mod forward;
+mod jobs;
+mod protocol;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use tokio::net::TcpListener;
+
+pub use faults::{Faults, Stats};
+
+use jobs::Jobs;
+use protocol::ApiError;
+
+/// Shared state of one endpoint.
+struct Endpoint {
+    jobs: Mutex<Jobs>,
+    faults: Mutex<Faults>,
+    stats: Mutex<Stats>,
+    forwarder: forward::Forwarder,
+}
+
+/// A running local SageMaker endpoint.
+pub struct LocalSageMaker {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalSageMaker {
+    /// Serves on `listener`, forwarding other operations to moto at `moto_url`.
+    pub fn spawn(listener: TcpListener, moto_url: &str) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let endpoint = Arc::new(Endpoint {
+            jobs: Mutex::new(Jobs::default()),
+            faults: Mutex::new(Faults::default()),
+            stats: Mutex::new(Stats::default()),
+            forwarder: forward::Forwarder::new(moto_url),
+        });
+        let app = Router::new()
+            .route("/_devstack/faults", put(set_faults))
+            .route("/_devstack/stats", get(stats))
+            .fallback(dispatch)
+            .with_state(endpoint);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "local SageMaker endpoint stopped");
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// The endpoint's URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits until the server stops (it runs until the process ends or [`Self::abort`]).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+
+    /// Stops serving.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for LocalSageMaker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn set_faults(State(ep): State<Arc<Endpoint>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(f) => {
+            *ep.faults.lock().unwrap() = f;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("faults: {e}")).into_response(),
+    }
+}
+
+async fn stats(State(ep): State<Arc<Endpoint>>) -> Response {
+    let stats = ep.stats.lock().unwrap().clone();
+    axum::Json(stats).into_response()
+}
+
+/// Answers training-job operations here and forwards the rest to moto.
+async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return ApiError::validation("request body too large or unreadable").into_response();
+    };
+    let operation = protocol::operation(&parts.headers);
+    let local = match operation.as_deref() {
+        Some(op) => handle_local(&ep, op, &parts.headers, &body),
+        None => None,
+    };
+    match local {
+        Some(Ok(value)) => protocol::ok(&value),
+        Some(Err(e)) => e.into_response(),
+        None => ep.forwarder.forward(parts, body).await,
+    }
+}
+
+/// `None` when the operation is not one this endpoint answers.
+fn handle_local(
+    ep: &Endpoint,
+    operation: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<Result<serde_json::Value, ApiError>> {
+    let input = || -> Result<serde_json::Value, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::serialization(&e.to_string()))
+    };
+    let region = protocol::region(headers);
+    let result = match operation {
+        "CreateTrainingJob" => {
+            let mut stats = ep.stats.lock().unwrap();
+            stats.create_calls += 1;
+            let verdict = ep.faults.lock().unwrap().before_create(&mut stats);
+            drop(stats);
+            verdict.and_then(|()| input()).and_then(|i| {
+                let faults = ep.faults.lock().unwrap().clone();
+                let result = ep.jobs.lock().unwrap().create(&i, &region, &faults);
+                let mut stats = ep.stats.lock().unwrap();
+                match &result {
+                    Ok(_) => stats.jobs_created += 1,
+                    Err(e) => stats.count_refusal(e),
+                }
+                result
+            })
+        }
+        "DescribeTrainingJob" => input().and_then(|i| ep.jobs.lock().unwrap().describe(&i)),
+        "ListTrainingJobs" => input().and_then(|i| ep.jobs.lock().unwrap().list(&i)),
+        "StopTrainingJob" => input().and_then(|i| ep.jobs.lock().unwrap().stop(&i)),
+        "ListTags" => {
+            let i = match input() {
+                Ok(i) => i,
+                Err(e) => return Some(Err(e)),
+            };
+            let arn = i.get("ResourceArn").and_then(|a| a.as_str()).unwrap_or_default();
+            if !arn.contains(":training-job/") {
+                return None;
+            }
+            ep.jobs.lock().unwrap().list_tags(arn)
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// Binds a loopback listener on `port` (0 for any free port).
+pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
