@@ -15,7 +15,12 @@ async fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let Some(moto_url) = value("--moto-url") else {
         eprintln!("error: --moto-url is required\n{USAGE}");
         return ExitCode::from(2);
@@ -37,7 +42,10 @@ async fn main() -> ExitCode {
     };
     match LocalSageMaker::spawn(listener, &moto_url) {
         Ok(endpoint) => {
-            println!("local SageMaker endpoint on {} (forwarding to {moto_url})", endpoint.url());
+            println!(
+                "local SageMaker endpoint on {} (forwarding to {moto_url})",
+                endpoint.url()
+            );
             endpoint.wait().await;
             ExitCode::SUCCESS
         }

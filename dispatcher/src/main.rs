@@ -4,13 +4,16 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use trainq_common::config::Env;
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
-use trainq_infra::{DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue, aws, telemetry};
+use trainq_infra::{
+    DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue, aws, telemetry,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
     // Fail fast at cold start, naming the variable, rather than on the first message.
-    let config = DispatcherConfig::from_env(&Env::process()).inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let config = DispatcherConfig::from_env(&Env::process())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let sdk = aws::load_from_env().await;
     let dispatcher = Dispatcher::new(
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.jobs_table),

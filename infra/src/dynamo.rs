@@ -60,7 +60,9 @@ impl DynamoJobStore {
             .await;
         match result {
             Ok(_) => Ok(Write::Written),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
                 let PutItemError::ConditionalCheckFailedException(failed) = e.into_err() else {
                     unreachable!("matched above")
                 };
@@ -81,7 +83,11 @@ impl JobStore for DynamoJobStore {
             .await
     }
 
-    async fn put_if_version(&self, record: &JobRecord, expected_version: u64) -> Result<Write, ServiceError> {
+    async fn put_if_version(
+        &self,
+        record: &JobRecord,
+        expected_version: u64,
+    ) -> Result<Write, ServiceError> {
         let values = HashMap::from([(
             ":expected".to_owned(),
             AttributeValue::N(expected_version.to_string()),
@@ -110,5 +116,6 @@ fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, Servic
 
 /// Reads a stored item; an item this code cannot read is reported, not guessed at.
 pub fn from_item(item: HashMap<String, AttributeValue>) -> Result<JobRecord, ServiceError> {
-    serde_dynamo::from_item(item).map_err(|e| ServiceError::Permanent(format!("unreadable job record: {e}")))
+    serde_dynamo::from_item(item)
+        .map_err(|e| ServiceError::Permanent(format!("unreadable job record: {e}")))
 }

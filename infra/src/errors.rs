@@ -18,9 +18,20 @@ const THROTTLING: &[&str] = &[
     "SlowDown",
 ];
 /// Error codes that mean an account quota is used up.
-const QUOTA: &[&str] = &["ResourceLimitExceeded", "LimitExceededException", "ServiceQuotaExceededException"];
-const ALREADY_EXISTS: &[&str] = &["ResourceInUse", "ResourceAlreadyExistsException", "ResourceAlreadyExists"];
-const CONDITION: &[&str] = &["ConditionalCheckFailedException", "TransactionConflictException"];
+const QUOTA: &[&str] = &[
+    "ResourceLimitExceeded",
+    "LimitExceededException",
+    "ServiceQuotaExceededException",
+];
+const ALREADY_EXISTS: &[&str] = &[
+    "ResourceInUse",
+    "ResourceAlreadyExistsException",
+    "ResourceAlreadyExists",
+];
+const CONDITION: &[&str] = &[
+    "ConditionalCheckFailedException",
+    "TransactionConflictException",
+];
 const NOT_FOUND: &[&str] = &[
     "ResourceNotFound",
     "ResourceNotFoundException",
@@ -113,20 +124,41 @@ mod tests {
     #[test]
     fn codes_map_to_their_class() {
         let cases: &[(&str, fn(&ServiceError) -> bool)] = &[
-            ("ThrottlingException", |e| matches!(e, ServiceError::Throttled(_))),
-            ("ProvisionedThroughputExceededException", |e| matches!(e, ServiceError::Throttled(_))),
-            ("ResourceLimitExceeded", |e| matches!(e, ServiceError::QuotaExceeded(_))),
-            ("ResourceInUse", |e| matches!(e, ServiceError::AlreadyExists(_))),
-            ("ConditionalCheckFailedException", |e| matches!(e, ServiceError::ConditionFailed(_))),
-            ("ResourceNotFound", |e| matches!(e, ServiceError::NotFound(_))),
-            ("ValidationException", |e| matches!(e, ServiceError::Invalid(_))),
-            ("InternalFailure", |e| matches!(e, ServiceError::Transient(_))),
-            ("AccessDeniedException", |e| matches!(e, ServiceError::Permanent(_))),
+            ("ThrottlingException", |e| {
+                matches!(e, ServiceError::Throttled(_))
+            }),
+            ("ProvisionedThroughputExceededException", |e| {
+                matches!(e, ServiceError::Throttled(_))
+            }),
+            ("ResourceLimitExceeded", |e| {
+                matches!(e, ServiceError::QuotaExceeded(_))
+            }),
+            ("ResourceInUse", |e| {
+                matches!(e, ServiceError::AlreadyExists(_))
+            }),
+            ("ConditionalCheckFailedException", |e| {
+                matches!(e, ServiceError::ConditionFailed(_))
+            }),
+            ("ResourceNotFound", |e| {
+                matches!(e, ServiceError::NotFound(_))
+            }),
+            ("ValidationException", |e| {
+                matches!(e, ServiceError::Invalid(_))
+            }),
+            ("InternalFailure", |e| {
+                matches!(e, ServiceError::Transient(_))
+            }),
+            ("AccessDeniedException", |e| {
+                matches!(e, ServiceError::Permanent(_))
+            }),
         ];
         for (code, is) in cases {
             let e = classify_code(Some(code), format!("{code}: x"));
             assert!(is(&e), "{code} → {e:?}");
         }
-        assert!(matches!(classify_code(None, "?".into()), ServiceError::Permanent(_)));
+        assert!(matches!(
+            classify_code(None, "?".into()),
+            ServiceError::Permanent(_)
+        ));
     }
 }

@@ -46,8 +46,13 @@ impl AlertSink for EventBridgeAlerts {
         if out.failed_entry_count() > 0 {
             let failed = out.entries().iter().find(|e| e.error_code().is_some());
             let code = failed.and_then(|e| e.error_code());
-            let message = failed.and_then(|e| e.error_message()).unwrap_or("entry failed");
-            return Err(classify_code(code, format!("{}: {message}", code.unwrap_or("Unknown"))));
+            let message = failed
+                .and_then(|e| e.error_message())
+                .unwrap_or("entry failed");
+            return Err(classify_code(
+                code,
+                format!("{}: {message}", code.unwrap_or("Unknown")),
+            ));
         }
         Ok(())
     }

@@ -2,9 +2,9 @@
 
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::{
-    AlgorithmSpecification, Channel, CheckpointConfig, DataSource, MetricDefinition, OutputDataConfig,
-    ResourceConfig, S3DataDistribution, S3DataSource, S3DataType, StoppingCondition, Tag,
-    TrainingInputMode, TrainingInstanceType,
+    AlgorithmSpecification, Channel, CheckpointConfig, DataSource, MetricDefinition,
+    OutputDataConfig, ResourceConfig, S3DataDistribution, S3DataSource, S3DataType,
+    StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType,
 };
 use trainq_common::ServiceError;
 use trainq_common::launch::TrainingJobSpec;
@@ -41,7 +41,12 @@ impl TrainingService for SageMakerTraining {
         let metric_definitions = spec
             .metric_definitions
             .iter()
-            .map(|m| MetricDefinition::builder().name(&m.name).regex(&m.regex).build())
+            .map(|m| {
+                MetricDefinition::builder()
+                    .name(&m.name)
+                    .regex(&m.regex)
+                    .build()
+            })
             .collect();
         let algorithm = AlgorithmSpecification::builder()
             .training_image(&spec.image_uri)
@@ -70,7 +75,11 @@ impl TrainingService for SageMakerTraining {
             .collect();
         let stopping = StoppingCondition::builder()
             .max_runtime_in_seconds(to_i32("max_runtime_s", spec.max_runtime_s)?)
-            .set_max_wait_time_in_seconds(spec.max_wait_s.map(|w| to_i32("max_wait_s", w)).transpose()?)
+            .set_max_wait_time_in_seconds(
+                spec.max_wait_s
+                    .map(|w| to_i32("max_wait_s", w))
+                    .transpose()?,
+            )
             .build();
         let resources = ResourceConfig::builder()
             .instance_type(TrainingInstanceType::from(spec.instance_type.as_str()))
@@ -85,7 +94,11 @@ impl TrainingService for SageMakerTraining {
             .role_arn(&spec.role_arn)
             .set_hyper_parameters(Some(spec.hyperparameters.clone().into_iter().collect()))
             .set_input_data_config(Some(channels))
-            .output_data_config(OutputDataConfig::builder().s3_output_path(&spec.output_s3_uri).build())
+            .output_data_config(
+                OutputDataConfig::builder()
+                    .s3_output_path(&spec.output_s3_uri)
+                    .build(),
+            )
             .resource_config(resources)
             .stopping_condition(stopping)
             .enable_managed_spot_training(spec.spot)
@@ -99,8 +112,8 @@ impl TrainingService for SageMakerTraining {
             .send()
             .await
             .map_err(classify)?;
-        out.training_job_arn()
-            .map(str::to_owned)
-            .ok_or_else(|| ServiceError::Transient("CreateTrainingJob answered without an ARN".into()))
+        out.training_job_arn().map(str::to_owned).ok_or_else(|| {
+            ServiceError::Transient("CreateTrainingJob answered without an ARN".into())
+        })
     }
 }

@@ -24,7 +24,11 @@ impl SqsRequestQueue {
 }
 
 impl RequestQueue for SqsRequestQueue {
-    async fn delay_redelivery(&self, receipt_handle: &str, delay_s: u32) -> Result<(), ServiceError> {
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay_s: u32,
+    ) -> Result<(), ServiceError> {
         self.client
             .change_message_visibility()
             .queue_url(&self.queue_url)

@@ -62,7 +62,11 @@ impl Faults {
         let n = stats.create_calls;
         if hits(self.throttle_rate, n) {
             stats.throttled += 1;
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "Rate exceeded",
+            ));
         }
         if hits(self.internal_error_rate, n) {
             stats.internal_errors += 1;

@@ -21,7 +21,9 @@ impl Forwarder {
 
     pub(super) async fn forward(&self, parts: Parts, body: Bytes) -> Response {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = self.client.request(parts.method.clone(), format!("{}{path}", self.base));
+        let mut request = self
+            .client
+            .request(parts.method.clone(), format!("{}{path}", self.base));
         for (name, value) in &parts.headers {
             if name != header::HOST && name != header::CONTENT_LENGTH {
                 request = request.header(name, value);
@@ -29,7 +31,9 @@ impl Forwarder {
         }
         let answer = match request.body(body).send().await {
             Ok(a) => a,
-            Err(e) => return (StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")).into_response(),
+            Err(e) => {
+                return (StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")).into_response();
+            }
         };
         let status = answer.status();
         let headers = answer.headers().clone();
@@ -37,7 +41,10 @@ impl Forwarder {
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = status;
         for (name, value) in &headers {
-            if name != header::TRANSFER_ENCODING && name != header::CONNECTION && name != header::CONTENT_LENGTH {
+            if name != header::TRANSFER_ENCODING
+                && name != header::CONNECTION
+                && name != header::CONTENT_LENGTH
+            {
                 response.headers_mut().insert(name, value.clone());
             }
         }

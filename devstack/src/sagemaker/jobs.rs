@@ -27,7 +27,10 @@ struct Job {
 
 impl Job {
     fn instance_type(&self) -> &str {
-        self.input.pointer("/ResourceConfig/InstanceType").and_then(Value::as_str).unwrap_or_default()
+        self.input
+            .pointer("/ResourceConfig/InstanceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     fn instances(&self) -> u32 {
@@ -47,7 +50,8 @@ impl Job {
         if let Some(last) = self.transitions.last_mut() {
             last["EndTime"] = json!(now);
         }
-        self.transitions.push(json!({"Status": status, "StartTime": now, "StatusMessage": message}));
+        self.transitions
+            .push(json!({"Status": status, "StartTime": now, "StatusMessage": message}));
         self.secondary_status = status;
         self.modified = now;
     }
@@ -71,36 +75,79 @@ fn name_of(input: &Value) -> Result<&str, ApiError> {
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "ResourceNotFound", format!("Requested resource not found: training job {name}"))
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "ResourceNotFound",
+        format!("Requested resource not found: training job {name}"),
+    )
 }
 
 impl Jobs {
-    pub(super) fn create(&mut self, input: &Value, region: &str, faults: &Faults) -> Result<Value, ApiError> {
+    pub(super) fn create(
+        &mut self,
+        input: &Value,
+        region: &str,
+        faults: &Faults,
+    ) -> Result<Value, ApiError> {
         let name = validate::create_input(input)?;
-        let arn = format!("arn:aws:sagemaker:{region}:{ACCOUNT_ID}:training-job/{}", name.to_lowercase());
+        let arn = format!(
+            "arn:aws:sagemaker:{region}:{ACCOUNT_ID}:training-job/{}",
+            name.to_lowercase()
+        );
         if self.by_name.contains_key(&name) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "ResourceInUse",
-                format!("Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})"),
+                format!(
+                    "Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})"
+                ),
             ));
         }
-        let instance_type = input.pointer("/ResourceConfig/InstanceType").and_then(Value::as_str).unwrap_or_default();
+        let instance_type = input
+            .pointer("/ResourceConfig/InstanceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if let Some(&quota) = faults.quotas.get(instance_type) {
-            let used: u32 = self.by_name.values().filter(|j| j.is_running() && j.instance_type() == instance_type).map(Job::instances).sum();
-            let delta = input.pointer("/ResourceConfig/InstanceCount").and_then(Value::as_u64).unwrap_or(1);
+            let used: u32 = self
+                .by_name
+                .values()
+                .filter(|j| j.is_running() && j.instance_type() == instance_type)
+                .map(Job::instances)
+                .sum();
+            let delta = input
+                .pointer("/ResourceConfig/InstanceCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
             if u64::from(used) + delta > u64::from(quota) {
-                let spot = input.get("EnableManagedSpotTraining").and_then(Value::as_bool).unwrap_or(false);
-                let usage = if spot { "spot training job usage" } else { "training job usage" };
+                let spot = input
+                    .get("EnableManagedSpotTraining")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let usage = if spot {
+                    "spot training job usage"
+                } else {
+                    "training job usage"
+                };
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "ResourceLimitExceeded",
-                    format!("The account-level service limit '{instance_type} for {usage}' is {quota} Instances, with current utilization of {used} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request an increase for this quota."),
+                    format!(
+                        "The account-level service limit '{instance_type} for {usage}' is {quota} Instances, with current utilization of {used} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request an increase for this quota."
+                    ),
                 ));
             }
         }
         let t = now();
-        let mut job = Job { input: input.clone(), arn: arn.clone(), status: "InProgress", secondary_status: "Starting", transitions: Vec::new(), created: t, modified: t, ended: None };
+        let mut job = Job {
+            input: input.clone(),
+            arn: arn.clone(),
+            status: "InProgress",
+            secondary_status: "Starting",
+            transitions: Vec::new(),
+            created: t,
+            modified: t,
+            ended: None,
+        };
         job.set_secondary("Starting", "Launching requested ML instances");
         self.by_name.insert(name, job);
         Ok(json!({"TrainingJobArn": arn}))
@@ -128,10 +175,21 @@ impl Jobs {
     }
 
     pub(super) fn list(&self, input: &Value) -> Result<Value, ApiError> {
-        let contains = input.get("NameContains").and_then(Value::as_str).unwrap_or_default();
+        let contains = input
+            .get("NameContains")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let status = input.get("StatusEquals").and_then(Value::as_str);
-        let max = input.get("MaxResults").and_then(Value::as_u64).unwrap_or(10).clamp(1, 100) as usize;
-        let skip: usize = input.get("NextToken").and_then(Value::as_str).and_then(|t| t.parse().ok()).unwrap_or(0);
+        let max = input
+            .get("MaxResults")
+            .and_then(Value::as_u64)
+            .unwrap_or(10)
+            .clamp(1, 100) as usize;
+        let skip: usize = input
+            .get("NextToken")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
         let mut jobs: Vec<(&String, &Job)> = self
             .by_name
             .iter()
@@ -142,10 +200,12 @@ impl Jobs {
             .iter()
             .skip(skip)
             .take(max)
-            .map(|(name, job)| json!({
-                "TrainingJobName": name, "TrainingJobArn": job.arn, "CreationTime": job.created,
-                "LastModifiedTime": job.modified, "TrainingJobStatus": job.status,
-            }))
+            .map(|(name, job)| {
+                json!({
+                    "TrainingJobName": name, "TrainingJobArn": job.arn, "CreationTime": job.created,
+                    "LastModifiedTime": job.modified, "TrainingJobStatus": job.status,
+                })
+            })
             .collect();
         let mut out = json!({"TrainingJobSummaries": page});
         if skip + max < jobs.len() {
@@ -158,7 +218,10 @@ impl Jobs {
         let name = name_of(input)?;
         let job = self.by_name.get_mut(name).ok_or_else(|| not_found(name))?;
         if job.status != "InProgress" {
-            return Err(ApiError::validation(format!("The request was rejected because the training job is in status {}.", job.status)));
+            return Err(ApiError::validation(format!(
+                "The request was rejected because the training job is in status {}.",
+                job.status
+            )));
         }
         // No process runs yet (execution comes with the devstack issue), so stopping is immediate.
         job.set_secondary("Stopping", "Stopping the training job");
@@ -169,7 +232,11 @@ impl Jobs {
     }
 
     pub(super) fn list_tags(&self, arn: &str) -> Result<Value, ApiError> {
-        let job = self.by_name.values().find(|j| j.arn == arn).ok_or_else(|| not_found(arn))?;
+        let job = self
+            .by_name
+            .values()
+            .find(|j| j.arn == arn)
+            .ok_or_else(|| not_found(arn))?;
         Ok(json!({"Tags": job.input.get("Tags").cloned().unwrap_or_else(|| json!([]))}))
     }
 }

@@ -160,7 +160,10 @@ fn handle_local(
                 Ok(i) => i,
                 Err(e) => return Some(Err(e)),
             };
-            let arn = i.get("ResourceArn").and_then(|a| a.as_str()).unwrap_or_default();
+            let arn = i
+                .get("ResourceArn")
+                .and_then(|a| a.as_str())
+                .unwrap_or_default();
             if !arn.contains(":training-job/") {
                 return None;
             }

@@ -37,28 +37,55 @@ pub(super) fn create_input(input: &Value) -> Result<String, ApiError> {
              Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){{0,62}}"
         )));
     }
-    required(input, "/AlgorithmSpecification/TrainingImage", "algorithmSpecification.trainingImage")?;
-    let role = required(input, "/RoleArn", "roleArn")?.as_str().unwrap_or_default();
+    required(
+        input,
+        "/AlgorithmSpecification/TrainingImage",
+        "algorithmSpecification.trainingImage",
+    )?;
+    let role = required(input, "/RoleArn", "roleArn")?
+        .as_str()
+        .unwrap_or_default();
     if role.len() < 20 || !role.starts_with("arn:") {
         return Err(ApiError::validation(format!(
             "1 validation error detected: Value '{role}' at 'roleArn' failed to satisfy constraint: \
              Member must satisfy regular expression pattern: ^arn:aws[a-z\\-]*:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+$"
         )));
     }
-    let output = required(input, "/OutputDataConfig/S3OutputPath", "outputDataConfig.s3OutputPath")?;
+    let output = required(
+        input,
+        "/OutputDataConfig/S3OutputPath",
+        "outputDataConfig.s3OutputPath",
+    )?;
     check_s3(output, "outputDataConfig.s3OutputPath")?;
-    required(input, "/ResourceConfig/InstanceCount", "resourceConfig.instanceCount")?;
-    required(input, "/ResourceConfig/VolumeSizeInGB", "resourceConfig.volumeSizeInGB")?;
-    let max_runtime = required(input, "/StoppingCondition/MaxRuntimeInSeconds", "stoppingCondition.maxRuntimeInSeconds")?
-        .as_i64()
-        .unwrap_or(0);
+    required(
+        input,
+        "/ResourceConfig/InstanceCount",
+        "resourceConfig.instanceCount",
+    )?;
+    required(
+        input,
+        "/ResourceConfig/VolumeSizeInGB",
+        "resourceConfig.volumeSizeInGB",
+    )?;
+    let max_runtime = required(
+        input,
+        "/StoppingCondition/MaxRuntimeInSeconds",
+        "stoppingCondition.maxRuntimeInSeconds",
+    )?
+    .as_i64()
+    .unwrap_or(0);
     if max_runtime < 1 {
         return Err(ApiError::validation(
             "1 validation error detected: Value at 'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: Member must have value greater than or equal to 1",
         ));
     }
-    let spot = input.get("EnableManagedSpotTraining").and_then(Value::as_bool).unwrap_or(false);
-    let max_wait = input.pointer("/StoppingCondition/MaxWaitTimeInSeconds").and_then(Value::as_i64);
+    let spot = input
+        .get("EnableManagedSpotTraining")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let max_wait = input
+        .pointer("/StoppingCondition/MaxWaitTimeInSeconds")
+        .and_then(Value::as_i64);
     match (spot, max_wait) {
         (true, w) if w.is_none_or(|w| w < max_runtime) => {
             return Err(ApiError::validation(
@@ -81,7 +108,9 @@ pub(super) fn create_input(input: &Value) -> Result<String, ApiError> {
                 "1 validation error detected: Value at 'hyperParameters' failed to satisfy constraint: Member must have length less than or equal to 100",
             ));
         }
-        let too_long = hp.iter().any(|(k, v)| k.chars().count() > 256 || v.as_str().is_none_or(|v| v.chars().count() > 2500));
+        let too_long = hp.iter().any(|(k, v)| {
+            k.chars().count() > 256 || v.as_str().is_none_or(|v| v.chars().count() > 2500)
+        });
         if too_long {
             return Err(ApiError::validation(
                 "1 validation error detected: Value at 'hyperParameters' failed to satisfy constraint: Map keys must be at most 256 and values (strings) at most 2500 characters",
@@ -127,10 +156,22 @@ mod tests {
     fn aws_rules_are_enforced() {
         let cases: Vec<(&str, Value, &str)> = vec![
             ("/TrainingJobName", json!("-bad"), "regular expression"),
-            ("/TrainingJobName", json!("a".repeat(64)), "regular expression"),
+            (
+                "/TrainingJobName",
+                json!("a".repeat(64)),
+                "regular expression",
+            ),
             ("/RoleArn", Value::Null, "roleArn"),
-            ("/StoppingCondition/MaxWaitTimeInSeconds", json!(60), "MaxWaitTimeInSeconds"),
-            ("/OutputDataConfig/S3OutputPath", json!("/tmp"), "s3OutputPath"),
+            (
+                "/StoppingCondition/MaxWaitTimeInSeconds",
+                json!(60),
+                "MaxWaitTimeInSeconds",
+            ),
+            (
+                "/OutputDataConfig/S3OutputPath",
+                json!("/tmp"),
+                "s3OutputPath",
+            ),
         ];
         for (pointer, value, needle) in cases {
             let mut i = input();
