@@ -8,6 +8,7 @@
 //! - [`esm`]: what Lambda's SQS event source mapping does: receive a batch, invoke the
 //!   handler, delete what it did not report as failed.
 
+pub mod crash;
 pub mod esm;
 pub mod moto;
 pub mod poll;

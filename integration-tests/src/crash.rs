@@ -1,0 +1,54 @@
+//! A dispatcher "crash" between CreateTrainingJob and the record update, at the one place a
+//! test can cut a real process short: the store write that records the launch is lost.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use trainq_common::ports::{JobStore, Write};
+use trainq_common::state::JobState;
+use trainq_common::{JobRecord, ServiceError};
+use uuid::Uuid;
+
+/// Wraps a real store; the first `n` writes that would record a launch (`InProgress`) are
+/// dropped with an error, as if the dispatcher died right after CreateTrainingJob.
+pub struct LoseLaunchWrites<S> {
+    inner: S,
+    remaining: AtomicUsize,
+}
+
+impl<S> LoseLaunchWrites<S> {
+    /// Loses the first `n` launch writes.
+    pub fn new(inner: S, n: usize) -> Self {
+        Self {
+            inner,
+            remaining: AtomicUsize::new(n),
+        }
+    }
+}
+
+impl<S: JobStore> JobStore for LoseLaunchWrites<S> {
+    async fn put_new(&self, record: &JobRecord) -> Result<Write, ServiceError> {
+        self.inner.put_new(record).await
+    }
+
+    async fn put_if_version(
+        &self,
+        record: &JobRecord,
+        expected: u64,
+    ) -> Result<Write, ServiceError> {
+        let lose = record.state == JobState::InProgress
+            && self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if lose {
+            return Err(ServiceError::Transient(
+                "dispatcher crashed before recording the launch".into(),
+            ));
+        }
+        self.inner.put_if_version(record, expected).await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, ServiceError> {
+        self.inner.get(id).await
+    }
+}
