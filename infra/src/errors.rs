@@ -121,9 +121,11 @@ fn describe(err: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    type Is = fn(&ServiceError) -> bool;
+
     #[test]
     fn codes_map_to_their_class() {
-        let cases: &[(&str, fn(&ServiceError) -> bool)] = &[
+        let cases: &[(&str, Is)] = &[
             ("ThrottlingException", |e| {
                 matches!(e, ServiceError::Throttled(_))
             }),

@@ -44,12 +44,14 @@ fn start() -> String {
         bin = bin.display(),
         parent = std::process::id(),
     );
-    Command::new("sh")
+    let mut watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
         .spawn()
         .expect("spawn moto_server");
+    // Reap the watchdog when it ends, so it never lingers as a zombie.
+    std::thread::spawn(move || watchdog.wait());
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
