@@ -141,3 +141,7 @@ pub struct RetryPolicy {
     #[serde(default)]
     pub retry_user_failures: bool,
 }
+
+#[cfg(test)]
+#[path = "schema_tests.rs"]
+mod tests;
