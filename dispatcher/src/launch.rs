@@ -184,9 +184,12 @@ where
             return Outcome::Retry(ServiceError::Permanent(e.to_string()));
         }
         let expected = record.next_version();
-        if let Err(e) = self.store.put_if_version(record, expected).await {
-            // The lease expires by itself; the redelivery defers or launches again.
-            warn!(error = %e, "could not record the deferral");
+        // If this write fails, the lease still lapses by itself and the redelivery defers or
+        // launches again; the message is kept either way.
+        match self.store.put_if_version(record, expected).await {
+            Ok(Write::Written) => {}
+            Ok(Write::Conflict(_)) => warn!("record changed while deferring; keeping the message"),
+            Err(e) => warn!(error = %e, "could not record the deferral"),
         }
         if let Some(handle) = &message.receipt_handle
             && let Err(e) = self.queue.delay_redelivery(handle, delay).await

@@ -1,0 +1,224 @@
+//! The local SageMaker endpoint through the real SDK: the behaviour moto lacks (reused names,
+//! validation, stop, throttling, quotas) and forwarding of everything else to moto.
+
+use aws_sdk_sagemaker::error::ProvideErrorMetadata;
+use aws_sdk_sagemaker::operation::create_training_job::CreateTrainingJobError;
+use aws_sdk_sagemaker::types::{
+    AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition, TrainingInputMode,
+    TrainingInstanceType, TrainingJobStatus,
+};
+use serde_json::json;
+use trainq_integration_tests::world::World;
+
+fn create(
+    w: &World,
+    name: &str,
+    spot: bool,
+    max_wait: Option<i32>,
+) -> aws_sdk_sagemaker::operation::create_training_job::builders::CreateTrainingJobFluentBuilder {
+    w.sagemaker
+        .create_training_job()
+        .training_job_name(name)
+        .algorithm_specification(
+            AlgorithmSpecification::builder()
+                .training_image("111111111111.dkr.ecr.eu-west-1.amazonaws.com/defect-classifier:1")
+                .training_input_mode(TrainingInputMode::File)
+                .build(),
+        )
+        .role_arn("arn:aws:iam::111111111111:role/trainq-prod")
+        .output_data_config(
+            OutputDataConfig::builder()
+                .s3_output_path("s3://prod-models/output/")
+                .build(),
+        )
+        .resource_config(
+            ResourceConfig::builder()
+                .instance_type(TrainingInstanceType::MlM5Large)
+                .instance_count(1)
+                .volume_size_in_gb(10)
+                .build(),
+        )
+        .stopping_condition(
+            StoppingCondition::builder()
+                .max_runtime_in_seconds(3600)
+                .set_max_wait_time_in_seconds(max_wait)
+                .build(),
+        )
+        .enable_managed_spot_training(spot)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_job_name_is_resource_in_use() {
+    let w = World::new().await;
+    create(&w, "tq-reuse-1", false, None)
+        .send()
+        .await
+        .expect("first create");
+    let err = create(&w, "tq-reuse-1", false, None)
+        .send()
+        .await
+        .unwrap_err();
+    let service = err.into_service_error();
+    assert!(
+        matches!(service, CreateTrainingJobError::ResourceInUse(_)),
+        "{service:?}"
+    );
+    assert_eq!(w.stats().await["jobs_created"], json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_validation_is_enforced() {
+    let w = World::new().await;
+    let err = create(&w, "tq-spot-1", true, Some(60))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(err.message().unwrap().contains("MaxWaitTimeInSeconds"));
+    let err = create(&w, "bad_name", false, None)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        err.message().unwrap().contains("trainingJobName"),
+        "{err:?}"
+    );
+    create(&w, "tq-spot-2", true, Some(7200))
+        .send()
+        .await
+        .expect("valid spot job");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_described_listed_and_stopped() {
+    let w = World::new().await;
+    for i in 0..3 {
+        create(&w, &format!("tq-list-{i}"), false, None)
+            .send()
+            .await
+            .unwrap();
+    }
+    let page = w
+        .sagemaker
+        .list_training_jobs()
+        .max_results(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.training_job_summaries().len(), 2);
+    assert!(page.next_token().is_some());
+    assert_eq!(w.training_jobs().await.len(), 3);
+
+    let job = w
+        .sagemaker
+        .describe_training_job()
+        .training_job_name("tq-list-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        job.training_job_status(),
+        Some(&TrainingJobStatus::InProgress)
+    );
+    assert_eq!(job.secondary_status_transitions().len(), 1);
+
+    w.sagemaker
+        .stop_training_job()
+        .training_job_name("tq-list-1")
+        .send()
+        .await
+        .unwrap();
+    let job = w
+        .sagemaker
+        .describe_training_job()
+        .training_job_name("tq-list-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(job.training_job_status(), Some(&TrainingJobStatus::Stopped));
+    let again = w
+        .sagemaker
+        .stop_training_job()
+        .training_job_name("tq-list-1")
+        .send()
+        .await;
+    assert_eq!(
+        again.unwrap_err().into_service_error().code(),
+        Some("ValidationException")
+    );
+    let missing = w
+        .sagemaker
+        .describe_training_job()
+        .training_job_name("tq-none-1")
+        .send()
+        .await;
+    assert!(missing.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_quotas_answer_as_aws_does() {
+    let w = World::new().await;
+    w.set_faults(json!({"throttle_rate": 0.5, "quotas": {"ml.m5.large": 1}}))
+        .await;
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        let r = create(&w, &format!("tq-fault-{i}"), false, None)
+            .send()
+            .await;
+        codes.push(
+            r.err()
+                .and_then(|e| e.into_service_error().code().map(str::to_owned)),
+        );
+    }
+    // Every second call is throttled; the first creates a job, which fills the quota.
+    let code = |c: &str| Some(c.to_owned());
+    assert_eq!(
+        codes,
+        [
+            None,
+            code("ThrottlingException"),
+            code("ResourceLimitExceeded"),
+            code("ThrottlingException")
+        ]
+    );
+    let stats = w.stats().await;
+    assert_eq!(
+        (stats["throttled"].clone(), stats["quota_refused"].clone()),
+        (json!(2), json!(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_operations_are_forwarded_to_moto() {
+    let w = World::new().await;
+    let group = format!(
+        "trainq-test-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    w.sagemaker
+        .create_model_package_group()
+        .model_package_group_name(&group)
+        .send()
+        .await
+        .expect("forwarded create");
+    let listed = w
+        .sagemaker
+        .list_model_package_groups()
+        .name_contains(&group)
+        .send()
+        .await
+        .expect("forwarded list");
+    let names: Vec<_> = listed
+        .model_package_group_summary_list()
+        .iter()
+        .filter_map(|g| g.model_package_group_name())
+        .collect();
+    assert_eq!(names, [group.as_str()]);
+    assert_eq!(
+        w.stats().await["create_calls"],
+        json!(0),
+        "not a training-job call"
+    );
+}
