@@ -115,3 +115,11 @@ pub fn set_path(body: &mut Value, path: &str, value: Value) {
 pub fn env_from(map: BTreeMap<&'static str, &'static str>) -> Env<impl Fn(&str) -> Option<String>> {
     Env::from_fn(move |k| map.get(k).map(|v| v.to_string()))
 }
+
+/// The `request_id` of a sample body.
+pub fn request_id_of(body: &Value) -> uuid::Uuid {
+    body["request_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("body has a request_id")
+}

@@ -181,6 +181,48 @@ impl World {
         .await
     }
 
+    /// Sends `body`, runs the default dispatcher until the queue is empty, and returns the
+    /// request's record.
+    pub async fn submit_and_drain(&self, body: &Value) -> JobRecord {
+        self.send(&body.to_string()).await;
+        self.drain(&self.dispatcher()).await;
+        let id = trainq_common::testing::request_id_of(body);
+        self.record(id).await.expect("a record for every request")
+    }
+
+    /// DescribeTrainingJob on the local endpoint.
+    pub async fn describe_job(
+        &self,
+        name: &str,
+    ) -> aws_sdk_sagemaker::operation::describe_training_job::DescribeTrainingJobOutput {
+        self.sagemaker
+            .describe_training_job()
+            .training_job_name(name)
+            .send()
+            .await
+            .expect("DescribeTrainingJob")
+    }
+
+    /// A training job's tags as (key, value) pairs.
+    pub async fn job_tags(&self, arn: &str) -> Vec<(String, String)> {
+        let out = self
+            .sagemaker
+            .list_tags()
+            .resource_arn(arn)
+            .send()
+            .await
+            .expect("ListTags");
+        out.tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The stored record of a request.
     pub async fn record(&self, id: Uuid) -> Option<JobRecord> {
         self.store().get(id).await.expect("GetItem")

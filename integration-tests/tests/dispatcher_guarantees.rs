@@ -5,15 +5,11 @@
 use serde_json::{Value, json};
 use trainq_common::naming::{self, request_id_for_message};
 use trainq_common::state::JobState;
-use trainq_common::testing::{sample_request, sample_research_request};
+use trainq_common::testing::{request_id_of, sample_request, sample_research_request};
 use trainq_integration_tests::crash::LoseLaunchWrites;
 use trainq_integration_tests::esm;
 use trainq_integration_tests::world::World;
 use uuid::Uuid;
-
-fn id_of(body: &Value) -> Uuid {
-    body["request_id"].as_str().unwrap().parse().unwrap()
-}
 
 fn with_new_id(mut body: Value) -> Value {
     body["request_id"] = json!(Uuid::new_v4().to_string());
@@ -24,7 +20,7 @@ fn with_new_id(mut body: Value) -> Value {
 async fn duplicate_deliveries_in_one_batch_and_concurrently_launch_exactly_one_job() {
     let w = World::new().await;
     let body = sample_request();
-    let id = id_of(&body);
+    let id = request_id_of(&body);
     for _ in 0..6 {
         w.send(&body.to_string()).await;
     }
@@ -84,7 +80,7 @@ async fn a_redelivered_message_without_request_id_is_still_one_request() {
 async fn a_crash_after_create_heals_on_redelivery() {
     let w = World::new().await;
     let body = sample_request();
-    let id = id_of(&body);
+    let id = request_id_of(&body);
     w.send(&body.to_string()).await;
     // A one-second lease so the redelivery (queue visibility timeout: 2 s) may take over.
     let config = w.dispatcher_config(&[("TRAINQ_LAUNCH_LEASE_S", "1")]);
@@ -122,7 +118,7 @@ async fn throttling_defers_and_the_request_launches_later() {
     let w = World::new().await;
     w.set_faults(json!({"throttle_rate": 1.0})).await;
     let body = sample_request();
-    let id = id_of(&body);
+    let id = request_id_of(&body);
     w.send(&body.to_string()).await;
     assert_eq!(
         deliver_once(&w).await,
@@ -168,10 +164,10 @@ async fn a_quota_defers_with_capacity_pressure_until_it_is_lifted() {
     assert_eq!(deliver_once(&w).await, 1);
 
     assert_eq!(
-        w.record(id_of(&first)).await.unwrap().state,
+        w.record(request_id_of(&first)).await.unwrap().state,
         JobState::InProgress
     );
-    let deferred = w.record(id_of(&second)).await.unwrap();
+    let deferred = w.record(request_id_of(&second)).await.unwrap();
     assert_eq!(deferred.state, JobState::Deferred);
     let reason = deferred.reason.unwrap();
     assert!(
@@ -184,7 +180,7 @@ async fn a_quota_defers_with_capacity_pressure_until_it_is_lifted() {
     w.set_faults(json!({"quotas": {"ml.g5.xlarge": 2}})).await;
     w.drain(&w.dispatcher()).await;
     assert_eq!(
-        w.record(id_of(&second)).await.unwrap().state,
+        w.record(request_id_of(&second)).await.unwrap().state,
         JobState::InProgress
     );
     let stats = w.stats().await;
@@ -204,13 +200,13 @@ async fn a_transient_sagemaker_fault_defers_and_recovers() {
     let body = sample_request();
     w.send(&body.to_string()).await;
     assert_eq!(deliver_once(&w).await, 1);
-    let record = w.record(id_of(&body)).await.unwrap();
+    let record = w.record(request_id_of(&body)).await.unwrap();
     assert_eq!(record.state, JobState::Deferred);
     assert!(record.reason.unwrap().starts_with("transient:"));
     w.set_faults(json!({})).await;
     w.drain(&w.dispatcher()).await;
     assert_eq!(
-        w.record(id_of(&body)).await.unwrap().state,
+        w.record(request_id_of(&body)).await.unwrap().state,
         JobState::InProgress
     );
 }

@@ -1,26 +1,18 @@
 //! The dispatcher over the wire: requests on a real (moto) SQS queue become training jobs on
 //! the local SageMaker endpoint, recorded in a real (moto) DynamoDB table.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use trainq_common::naming;
 use trainq_common::state::JobState;
-use trainq_common::testing::{sample_request, sample_research_request};
+use trainq_common::testing::{request_id_of, sample_request, sample_research_request};
 use trainq_integration_tests::world::World;
-use uuid::Uuid;
-
-fn id_of(body: &Value) -> Uuid {
-    body["request_id"].as_str().unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_production_request_launches_with_production_resources() {
     let w = World::new().await;
     let body = sample_request();
-    let id = id_of(&body);
-    w.send(&body.to_string()).await;
-    w.drain(&w.dispatcher()).await;
-
-    let record = w.record(id).await.expect("record");
+    let id = request_id_of(&body);
+    let record = w.submit_and_drain(&body).await;
     assert_eq!(record.state, JobState::InProgress);
     assert_eq!(
         record.customer_project.as_deref(),
@@ -32,13 +24,7 @@ async fn a_production_request_launches_with_production_resources() {
     assert_eq!(attempt.job_name, job_name);
     assert!(attempt.job_arn.as_deref().unwrap().ends_with(&job_name));
 
-    let job = w
-        .sagemaker
-        .describe_training_job()
-        .training_job_name(&job_name)
-        .send()
-        .await
-        .unwrap();
+    let job = w.describe_job(&job_name).await;
     let algo = job.algorithm_specification().unwrap();
     assert_eq!(
         algo.training_image(),
@@ -88,25 +74,20 @@ async fn a_production_request_launches_with_production_resources() {
         .collect();
     assert_eq!(channels, ["train", "validation"]);
 
-    let tags = w
-        .sagemaker
-        .list_tags()
-        .resource_arn(job.training_job_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let tag = |k: &str| {
-        tags.tags()
-            .iter()
-            .find(|t| t.key() == Some(k))
-            .and_then(|t| t.value())
-            .map(str::to_owned)
-    };
-    assert_eq!(tag("trainq:request-id"), Some(id.to_string()));
-    assert_eq!(tag("trainq:customer").as_deref(), Some("acme"));
-    assert_eq!(tag("trainq:project").as_deref(), Some("scratch-detect"));
-    assert_eq!(tag("trainq:registry").as_deref(), Some("production"));
-    assert_eq!(tag("trainq:attempt").as_deref(), Some("1"));
+    let tags = w.job_tags(job.training_job_arn().unwrap()).await;
+    let expected = [
+        ("trainq:request-id", id.to_string()),
+        ("trainq:customer", "acme".into()),
+        ("trainq:project", "scratch-detect".into()),
+        ("trainq:registry", "production".into()),
+        ("trainq:attempt", "1".into()),
+    ];
+    for (key, value) in expected {
+        assert!(
+            tags.contains(&(key.to_owned(), value.clone())),
+            "tag {key}={value} in {tags:?}"
+        );
+    }
     assert_eq!(w.stats().await["create_calls"], json!(1));
 }
 
@@ -114,20 +95,13 @@ async fn a_production_request_launches_with_production_resources() {
 async fn a_research_request_launches_with_research_resources_only() {
     let w = World::new().await;
     let body = sample_research_request();
-    let id = id_of(&body);
-    w.send(&body.to_string()).await;
-    w.drain(&w.dispatcher()).await;
-
-    let record = w.record(id).await.expect("record");
+    let record = w.submit_and_drain(&body).await;
     assert_eq!(record.state, JobState::InProgress);
     assert_eq!(record.experiment_id.as_deref(), Some("lr-sweep-7"));
+
     let job = w
-        .sagemaker
-        .describe_training_job()
-        .training_job_name(naming::job_name(id, 1))
-        .send()
-        .await
-        .unwrap();
+        .describe_job(&naming::job_name(request_id_of(&body), 1))
+        .await;
     let image = job
         .algorithm_specification()
         .unwrap()
@@ -138,19 +112,12 @@ async fn a_research_request_launches_with_research_resources_only() {
         job.role_arn(),
         Some("arn:aws:iam::222222222222:role/trainq-research")
     );
+    let output = job.output_data_config().unwrap().s3_output_path().unwrap();
+    assert!(output.starts_with("s3://research-models/"), "{output}");
+    let checkpoints = job.checkpoint_config().unwrap().s3_uri().unwrap();
     assert!(
-        job.output_data_config()
-            .unwrap()
-            .s3_output_path()
-            .unwrap()
-            .starts_with("s3://research-models/")
-    );
-    assert!(
-        job.checkpoint_config()
-            .unwrap()
-            .s3_uri()
-            .unwrap()
-            .starts_with("s3://research-models/")
+        checkpoints.starts_with("s3://research-models/"),
+        "{checkpoints}"
     );
     for channel in job.input_data_config() {
         let uri = channel
@@ -162,17 +129,10 @@ async fn a_research_request_launches_with_research_resources_only() {
             .unwrap();
         assert!(uri.starts_with("s3://research-data/"), "{uri}");
     }
-    let tags = w
-        .sagemaker
-        .list_tags()
-        .resource_arn(job.training_job_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let tags = w.job_tags(job.training_job_arn().unwrap()).await;
     assert!(
-        tags.tags()
-            .iter()
-            .any(|t| t.key() == Some("trainq:experiment") && t.value() == Some("lr-sweep-7"))
+        tags.contains(&("trainq:experiment".into(), "lr-sweep-7".into())),
+        "{tags:?}"
     );
 }
 
@@ -181,17 +141,10 @@ async fn an_on_demand_request_has_no_max_wait() {
     let w = World::new().await;
     let mut body = sample_request();
     body["resources"]["spot"] = json!(false);
-    let id = id_of(&body);
-    w.send(&body.to_string()).await;
-    w.drain(&w.dispatcher()).await;
-    assert_eq!(w.record(id).await.unwrap().state, JobState::InProgress);
+    assert_eq!(w.submit_and_drain(&body).await.state, JobState::InProgress);
     let job = w
-        .sagemaker
-        .describe_training_job()
-        .training_job_name(naming::job_name(id, 1))
-        .send()
-        .await
-        .unwrap();
+        .describe_job(&naming::job_name(request_id_of(&body), 1))
+        .await;
     assert_eq!(job.enable_managed_spot_training(), Some(false));
     assert_eq!(
         job.stopping_condition().unwrap().max_wait_time_in_seconds(),

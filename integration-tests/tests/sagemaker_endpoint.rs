@@ -111,13 +111,7 @@ async fn jobs_are_described_listed_and_stopped() {
     assert!(page.next_token().is_some());
     assert_eq!(w.training_jobs().await.len(), 3);
 
-    let job = w
-        .sagemaker
-        .describe_training_job()
-        .training_job_name("tq-list-1")
-        .send()
-        .await
-        .unwrap();
+    let job = w.describe_job("tq-list-1").await;
     assert_eq!(
         job.training_job_status(),
         Some(&TrainingJobStatus::InProgress)
@@ -130,13 +124,7 @@ async fn jobs_are_described_listed_and_stopped() {
         .send()
         .await
         .unwrap();
-    let job = w
-        .sagemaker
-        .describe_training_job()
-        .training_job_name("tq-list-1")
-        .send()
-        .await
-        .unwrap();
+    let job = w.describe_job("tq-list-1").await;
     assert_eq!(job.training_job_status(), Some(&TrainingJobStatus::Stopped));
     let again = w
         .sagemaker
