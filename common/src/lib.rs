@@ -8,9 +8,11 @@
 pub mod alert;
 pub mod config;
 pub mod error;
+pub mod failure;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod instance_types;
+pub mod ladder;
 pub mod launch;
 pub mod naming;
 pub mod ports;
