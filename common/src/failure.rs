@@ -89,11 +89,14 @@ fn classify_failure_reason(reason: &str) -> Ending {
 mod tests {
     use super::*;
 
+    /// (status, secondary status, failure reason, expected ending)
+    type Case = (&'static str, Option<&'static str>, Option<&'static str>, Option<Ending>);
+
     #[test]
     fn every_documented_ending_is_classified() {
         use Ending::*;
         use SystemFailure::*;
-        let cases: &[(&str, Option<&str>, Option<&str>, Option<Ending>)] = &[
+        let cases: &[Case] = &[
             ("InProgress", Some("Training"), None, None),
             ("Stopping", Some("Stopping"), None, None),
             ("Completed", Some("Completed"), None, Some(Completed)),
