@@ -90,7 +90,12 @@ mod tests {
     use super::*;
 
     /// (status, secondary status, failure reason, expected ending)
-    type Case = (&'static str, Option<&'static str>, Option<&'static str>, Option<Ending>);
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<Ending>,
+    );
 
     #[test]
     fn every_documented_ending_is_classified() {

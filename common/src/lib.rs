@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod failure;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
