@@ -24,6 +24,7 @@ pub mod state;
 #[cfg(any(test, feature = "fakes"))]
 pub mod testing;
 pub mod time_util;
+pub mod tracking;
 
 pub use error::ServiceError;
 pub use record::{Attempt, JobRecord};

@@ -96,6 +96,63 @@ pub struct Attempt {
     /// SageMaker's failure reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Secondary statuses the job went through, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secondary_history: Vec<SecondaryStatus>,
+    /// `LastModifiedTime` (epoch ms) of the newest event applied: older events are stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_ms: Option<i64>,
+    /// Seconds billed (spot: after savings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billable_s: Option<u64>,
+    /// Seconds of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_s: Option<u64>,
+    /// The model artifact (`model.tar.gz`) once the job completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_artifact: Option<String>,
+    /// Final metrics by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub final_metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// One secondary status of an attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondaryStatus {
+    /// e.g. `Starting`, `Training`, `Interrupted`, `MaxWaitTimeExceeded`.
+    pub status: String,
+    /// Start, epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<i64>,
+    /// End, epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<i64>,
+    /// SageMaker's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Attempt {
+    /// A planned attempt: named, not yet launched.
+    pub fn planned(request_id: Uuid, number: u32, instance_type: &str, spot: bool) -> Self {
+        Self {
+            number,
+            job_name: crate::naming::job_name(request_id, number),
+            job_arn: None,
+            instance_type: instance_type.to_owned(),
+            spot,
+            status: None,
+            launched_at: None,
+            ended_at: None,
+            failure_reason: None,
+            secondary_history: Vec::new(),
+            last_event_ms: None,
+            billable_s: None,
+            training_s: None,
+            model_artifact: None,
+            final_metrics: Default::default(),
+        }
+    }
 }
 
 impl JobRecord {

@@ -16,7 +16,7 @@ use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, W
 use trainq_common::request::ValidRequest;
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_s, now_rfc3339, to_rfc3339};
-use trainq_common::{Attempt, JobRecord, ServiceError, naming};
+use trainq_common::{Attempt, JobRecord, ServiceError};
 
 use crate::backoff::defer_delay_s;
 use crate::{Dispatcher, Outcome, receive_count};
@@ -239,17 +239,7 @@ where
 }
 
 fn planned_attempt(valid: &ValidRequest, number: u32, rung: Rung) -> Attempt {
-    Attempt {
-        number,
-        job_name: naming::job_name(valid.request_id, number),
-        job_arn: None,
-        instance_type: rung.instance_type,
-        spot: rung.spot,
-        status: None,
-        launched_at: None,
-        ended_at: None,
-        failure_reason: None,
-    }
+    Attempt::planned(valid.request_id, number, &rung.instance_type, rung.spot)
 }
 
 /// SQS `SentTimestamp` (epoch milliseconds) as RFC 3339.

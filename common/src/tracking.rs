@@ -1,0 +1,272 @@
+//! Applying a state-change event to a job record, so the record stays true: duplicated, late
+//! or out-of-order events never move it backwards, and an older attempt's events never move
+//! the request. Pure: the watcher loads the record, calls [`apply`], and writes the result
+//! conditionally on the version it read.
+
+use crate::event::JobStateChange;
+use crate::failure::{Ending, classify};
+use crate::record::{JobRecord, SecondaryStatus};
+use crate::state::JobState;
+use crate::time_util::to_rfc3339;
+
+/// What an event did to a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The record already knows this or newer: nothing to write.
+    Stale,
+    /// The event names an attempt the record does not have.
+    UnknownAttempt,
+    /// The attempt's details changed; the request's state did not.
+    AttemptUpdated,
+    /// The request moved to a new state (the attempt's details changed too).
+    Moved {
+        /// The new state.
+        to: JobState,
+        /// How the job ended, for terminal events.
+        ending: Option<Ending>,
+    },
+}
+
+fn is_terminal_status(status: &str) -> bool {
+    matches!(status, "Completed" | "Failed" | "Stopped")
+}
+
+/// Applies `event` (about attempt `attempt`) to `record`, in place.
+pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Effect {
+    let is_current = record.current_attempt().map(|a| a.number) == Some(attempt);
+    let Some(a) = record.attempts.iter_mut().find(|a| a.number == attempt) else {
+        return Effect::UnknownAttempt;
+    };
+    let newer = match (a.last_event_ms, event.last_modified_ms) {
+        (Some(seen), Some(this)) => this > seen,
+        _ => true,
+    };
+    let known_terminal = a.status.as_deref().is_some_and(is_terminal_status);
+    if !newer || known_terminal {
+        // Either older than what we applied, or the attempt already ended: SageMaker's
+        // terminal states are final, so nothing after them can be news.
+        return Effect::Stale;
+    }
+
+    a.status = Some(event.status.clone());
+    a.last_event_ms = event.last_modified_ms.or(a.last_event_ms);
+    if event.job_arn.is_some() {
+        a.job_arn.clone_from(&event.job_arn);
+    }
+    if event.transitions.len() >= a.secondary_history.len() {
+        a.secondary_history = event
+            .transitions
+            .iter()
+            .map(|t| SecondaryStatus {
+                status: t.status.clone(),
+                start_ms: t.start_ms,
+                end_ms: t.end_ms,
+                message: t.message.clone(),
+            })
+            .collect();
+    }
+    a.failure_reason = event.failure_reason.clone().or(a.failure_reason.take());
+    a.billable_s = event.billable_s.or(a.billable_s);
+    a.training_s = event.training_s.or(a.training_s);
+    a.model_artifact = event.model_artifact.clone().or(a.model_artifact.take());
+    a.final_metrics.extend(event.final_metrics.iter().cloned());
+    let ending = classify(
+        &event.status,
+        event.secondary_status.as_deref(),
+        event.failure_reason.as_deref(),
+    );
+    if ending.is_some() {
+        let end = event.last_modified_ms.and_then(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        });
+        a.ended_at = end
+            .map(to_rfc3339)
+            .or_else(|| Some(crate::time_util::now_rfc3339()));
+    }
+
+    if !is_current {
+        record.touch();
+        return Effect::AttemptUpdated;
+    }
+    let target = match ending {
+        None => JobState::InProgress,
+        Some(Ending::Completed) => JobState::Completed,
+        Some(Ending::System(_)) => JobState::Interrupted,
+        Some(Ending::User) => JobState::Failed,
+        Some(Ending::Stopped) => JobState::Stopped,
+    };
+    // A lost `InProgress` event must not strand a launching record: pass through it.
+    if record.state == JobState::Launching && target != JobState::InProgress {
+        let _ = record.transition(JobState::InProgress);
+        record.lease_until = None;
+    }
+    if record.state == target || record.transition(target).is_err() {
+        record.touch();
+        return Effect::AttemptUpdated;
+    }
+    record.lease_until = None;
+    if let (Some(Ending::User), Some(reason)) = (ending, &event.failure_reason) {
+        record.reason = Some(reason.clone());
+    }
+    Effect::Moved { to: target, ending }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::event::Transition;
+    use crate::failure::SystemFailure;
+    use crate::record::Attempt;
+
+    fn record(state: JobState, attempts: u32) -> JobRecord {
+        let id = Uuid::from_u128(9);
+        let mut r = JobRecord::new(id, state);
+        r.attempts = (1..=attempts)
+            .map(|n| Attempt::planned(id, n, "ml.g5.xlarge", true))
+            .collect();
+        r
+    }
+
+    fn event(status: &str, secondary: &str, at_ms: i64) -> JobStateChange {
+        JobStateChange {
+            event_id: None,
+            job_name: "tq-x-1".into(),
+            job_arn: Some("arn:job".into()),
+            status: status.into(),
+            secondary_status: Some(secondary.into()),
+            failure_reason: None,
+            transitions: vec![Transition {
+                status: secondary.into(),
+                start_ms: Some(at_ms),
+                end_ms: None,
+                message: None,
+            }],
+            last_modified_ms: Some(at_ms),
+            billable_s: None,
+            training_s: None,
+            model_artifact: None,
+            final_metrics: Vec::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_first_event_moves_a_launching_record_in_progress() {
+        let mut r = record(JobState::Launching, 1);
+        assert_eq!(
+            apply(&mut r, &event("InProgress", "Starting", 10), 1),
+            Effect::Moved {
+                to: JobState::InProgress,
+                ending: None
+            }
+        );
+        assert_eq!(r.attempts[0].secondary_history[0].status, "Starting");
+    }
+
+    #[test]
+    fn duplicates_and_late_events_are_stale() {
+        let mut r = record(JobState::InProgress, 1);
+        let training = event("InProgress", "Training", 20);
+        assert_eq!(apply(&mut r, &training, 1), Effect::AttemptUpdated);
+        assert_eq!(apply(&mut r, &training, 1), Effect::Stale, "duplicate");
+        assert_eq!(
+            apply(&mut r, &event("InProgress", "Starting", 10), 1),
+            Effect::Stale,
+            "late"
+        );
+        let done = event("Completed", "Completed", 30);
+        assert_eq!(
+            apply(&mut r, &done, 1),
+            Effect::Moved {
+                to: JobState::Completed,
+                ending: Some(Ending::Completed)
+            }
+        );
+        assert_eq!(
+            apply(&mut r, &event("InProgress", "Uploading", 40), 1),
+            Effect::Stale,
+            "nothing after a terminal state"
+        );
+        assert_eq!(r.state, JobState::Completed);
+    }
+
+    #[test]
+    fn a_missed_in_progress_event_does_not_strand_the_record() {
+        let mut r = record(JobState::Launching, 1);
+        let mut done = event("Completed", "Completed", 30);
+        done.model_artifact = Some("s3://b/model.tar.gz".into());
+        done.final_metrics = vec![("validation:accuracy".into(), 0.97)];
+        done.billable_s = Some(100);
+        assert!(matches!(
+            apply(&mut r, &done, 1),
+            Effect::Moved {
+                to: JobState::Completed,
+                ..
+            }
+        ));
+        let a = &r.attempts[0];
+        assert_eq!(a.model_artifact.as_deref(), Some("s3://b/model.tar.gz"));
+        assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
+        assert_eq!(a.billable_s, Some(100));
+        assert!(a.ended_at.is_some());
+    }
+
+    #[test]
+    fn endings_pick_the_next_state() {
+        let mut spot = record(JobState::InProgress, 1);
+        let lost = event("Stopped", "MaxWaitTimeExceeded", 50);
+        assert_eq!(
+            apply(&mut spot, &lost, 1),
+            Effect::Moved {
+                to: JobState::Interrupted,
+                ending: Some(Ending::System(SystemFailure::SpotCapacityLost))
+            }
+        );
+        let mut user = record(JobState::InProgress, 1);
+        let mut failed = event("Failed", "Failed", 50);
+        failed.failure_reason = Some("AlgorithmError: exit 1".into());
+        assert_eq!(
+            apply(&mut user, &failed, 1),
+            Effect::Moved {
+                to: JobState::Failed,
+                ending: Some(Ending::User)
+            }
+        );
+        assert_eq!(user.reason.as_deref(), Some("AlgorithmError: exit 1"));
+        let mut stopped = record(JobState::InProgress, 1);
+        assert!(matches!(
+            apply(&mut stopped, &event("Stopped", "Stopped", 50), 1),
+            Effect::Moved {
+                to: JobState::Stopped,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_older_attempts_event_never_moves_the_request() {
+        let mut r = record(JobState::InProgress, 2);
+        let late = event("Stopped", "MaxWaitTimeExceeded", 50);
+        assert_eq!(apply(&mut r, &late, 1), Effect::AttemptUpdated);
+        assert_eq!(r.state, JobState::InProgress);
+        assert_eq!(r.attempts[0].status.as_deref(), Some("Stopped"));
+        assert_eq!(
+            apply(&mut r, &event("InProgress", "Training", 60), 3),
+            Effect::UnknownAttempt
+        );
+    }
+
+    #[test]
+    fn a_cancelled_record_is_not_revived() {
+        let mut r = record(JobState::Cancelled, 1);
+        assert_eq!(
+            apply(&mut r, &event("Completed", "Completed", 30), 1),
+            Effect::AttemptUpdated
+        );
+        assert_eq!(r.state, JobState::Cancelled);
+    }
+}
