@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::alert::Alert;
 use crate::error::ServiceError;
+use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
 use crate::record::JobRecord;
@@ -90,6 +91,8 @@ pub struct FakeTraining {
     pub create_calls: Mutex<u32>,
     /// Errors to return from the next creates, in order.
     pub faults: Mutex<VecDeque<ServiceError>>,
+    /// What DescribeTrainingJob answers, by job name (set by tests).
+    pub described: Mutex<BTreeMap<String, JobStateChange>>,
 }
 
 impl TrainingService for FakeTraining {
@@ -107,6 +110,15 @@ impl TrainingService for FakeTraining {
             "arn:aws:sagemaker:eu-west-1:000000000000:training-job/{}",
             spec.job_name
         ))
+    }
+
+    async fn describe_training_job(&self, job_name: &str) -> Result<JobStateChange, ServiceError> {
+        self.described
+            .lock()
+            .unwrap()
+            .get(job_name)
+            .cloned()
+            .ok_or_else(|| ServiceError::NotFound(job_name.to_owned()))
     }
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::alert::Alert;
 use crate::error::ServiceError;
+use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::record::JobRecord;
 
@@ -49,6 +50,13 @@ pub trait TrainingService: Send + Sync {
         &self,
         spec: &TrainingJobSpec,
     ) -> impl Future<Output = Result<String, ServiceError>> + Send;
+
+    /// The job as SageMaker sees it now, in the shape of a state-change event (the watcher
+    /// fills terminal details from it; reconcile heals lost events with it).
+    fn describe_training_job(
+        &self,
+        job_name: &str,
+    ) -> impl Future<Output = Result<JobStateChange, ServiceError>> + Send;
 }
 
 /// Where alerts go.
@@ -98,6 +106,12 @@ impl<P: TrainingService + ?Sized> TrainingService for &P {
         spec: &TrainingJobSpec,
     ) -> impl Future<Output = Result<String, ServiceError>> + Send {
         (**self).create_training_job(spec)
+    }
+    fn describe_training_job(
+        &self,
+        job_name: &str,
+    ) -> impl Future<Output = Result<JobStateChange, ServiceError>> + Send {
+        (**self).describe_training_job(job_name)
     }
 }
 

@@ -7,6 +7,7 @@ use aws_sdk_sagemaker::types::{
     StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType,
 };
 use trainq_common::ServiceError;
+use trainq_common::event::{JobStateChange, Transition};
 use trainq_common::launch::TrainingJobSpec;
 use trainq_common::ports::TrainingService;
 
@@ -115,5 +116,69 @@ impl TrainingService for SageMakerTraining {
         out.training_job_arn().map(str::to_owned).ok_or_else(|| {
             ServiceError::Transient("CreateTrainingJob answered without an ARN".into())
         })
+    }
+
+    async fn describe_training_job(&self, job_name: &str) -> Result<JobStateChange, ServiceError> {
+        let out = self
+            .client
+            .describe_training_job()
+            .training_job_name(job_name)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(to_state_change(job_name, &out))
+    }
+}
+
+/// Epoch milliseconds of an SDK timestamp.
+fn millis(t: Option<&aws_smithy_types::DateTime>) -> Option<i64> {
+    t.and_then(|d| d.to_millis().ok())
+}
+
+/// DescribeTrainingJob's answer in the shape of a state-change event.
+pub(crate) fn to_state_change(
+    name: &str,
+    out: &aws_sdk_sagemaker::operation::describe_training_job::DescribeTrainingJobOutput,
+) -> JobStateChange {
+    JobStateChange {
+        event_id: None,
+        job_name: name.to_owned(),
+        job_arn: out.training_job_arn().map(str::to_owned),
+        status: out
+            .training_job_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        secondary_status: out.secondary_status().map(|s| s.as_str().to_owned()),
+        failure_reason: out.failure_reason().map(str::to_owned),
+        transitions: out
+            .secondary_status_transitions()
+            .iter()
+            .map(|t| Transition {
+                status: t
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                start_ms: millis(t.start_time()),
+                end_ms: millis(t.end_time()),
+                message: t.status_message().map(str::to_owned),
+            })
+            .collect(),
+        last_modified_ms: millis(out.last_modified_time()),
+        billable_s: out
+            .billable_time_in_seconds()
+            .and_then(|s| u64::try_from(s).ok()),
+        training_s: out
+            .training_time_in_seconds()
+            .and_then(|s| u64::try_from(s).ok()),
+        model_artifact: out
+            .model_artifacts()
+            .and_then(|m| m.s3_model_artifacts())
+            .map(str::to_owned),
+        final_metrics: out
+            .final_metric_data_list()
+            .iter()
+            .filter_map(|m| Some((m.metric_name()?.to_owned(), f64::from(m.value()?))))
+            .collect(),
+        tags: Default::default(),
     }
 }

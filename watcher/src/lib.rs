@@ -1,14 +1,172 @@
-//! The watcher Lambda: reacts to "SageMaker Training Job State Change" events. This is the
-//! skeleton the watcher issue fills in: for now it only logs the events it receives.
+//! The watcher Lambda's logic: "SageMaker Training Job State Change" events (delivered by an
+//! EventBridge rule to an SQS queue) keep the job records true.
+//!
+//! Per event: parse (both AWS shapes) → is it a trainq job (name `tq-<id>-<attempt>`)? → read
+//! the record → apply the event ([`trainq_common::tracking::apply`]: never backwards) → on a
+//! terminal status, fill billing, metrics and artifact from DescribeTrainingJob → write with a
+//! version condition (re-read and re-apply on conflict) → alert on failure.
+//!
+//! Still to come with the rest of the watcher issue: retries of system failures down the
+//! fallback ladder, model registration, EMF metrics and the reconcile schedule.
 
+pub mod config;
+mod outcome;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
 use serde_json::Value;
-use tracing::info;
+use tracing::{Instrument, info_span, warn};
+use trainq_common::ServiceError;
+use trainq_common::alert::{Alert, AlertKind};
+use trainq_common::event::{JobStateChange, parse_event};
+use trainq_common::naming::parse_job_name;
+use trainq_common::ports::{AlertSink, JobStore, TrainingService, Write};
+use trainq_common::state::JobState;
+use trainq_common::tracking::{Effect, apply};
 
-/// Handles one EventBridge event (skeleton: logs its detail type and job name).
-pub async fn handle_event(event: &Value) {
-    let job = event
-        .pointer("/detail/TrainingJobName")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    info!(detail_type = ?event.get("detail-type"), job_name = job, "event received");
+pub use config::WatcherConfig;
+pub use outcome::WatchOutcome;
+
+/// How often a write that lost to a concurrent writer is re-read and re-applied.
+const CONFLICT_ATTEMPTS: usize = 5;
+
+/// The watcher: its ports and configuration, built once per cold start.
+pub struct Watcher<S, T, A> {
+    store: S,
+    training: T,
+    alerts: A,
 }
+
+impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
+    /// A watcher over the given ports.
+    pub fn new(store: S, training: T, alerts: A) -> Self {
+        Self {
+            store,
+            training,
+            alerts,
+        }
+    }
+
+    /// Handles an SQS batch of EventBridge events; the response names the ones to redeliver.
+    pub async fn handle_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
+        let outcomes = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
+        let mut response = SqsBatchResponse::default();
+        for (message, outcome) in event.records.iter().zip(outcomes) {
+            if outcome.redeliver() {
+                response.add_failure(message.message_id.clone().unwrap_or_default());
+            }
+        }
+        response
+    }
+
+    async fn handle_message(&self, message: &SqsMessage) -> WatchOutcome {
+        let body = message.body.as_deref().unwrap_or_default();
+        match serde_json::from_str::<Value>(body) {
+            Ok(event) => self.handle_event(&event).await,
+            Err(e) => {
+                let outcome = WatchOutcome::Unreadable(format!("`(body)`: not valid JSON: {e}"));
+                outcome.log();
+                outcome
+            }
+        }
+    }
+
+    /// Handles one EventBridge event; never panics, whatever it holds.
+    pub async fn handle_event(&self, event: &Value) -> WatchOutcome {
+        let change = match parse_event(event) {
+            Ok(c) => c,
+            Err(e) => {
+                let outcome = WatchOutcome::Unreadable(e.to_string());
+                outcome.log();
+                return outcome;
+            }
+        };
+        let Some((request_id, attempt)) = parse_job_name(&change.job_name) else {
+            let outcome = WatchOutcome::NotOurs(change.job_name.clone());
+            outcome.log();
+            return outcome;
+        };
+        let span = info_span!("request", request_id = %request_id, job_name = %change.job_name);
+        async {
+            let change = self.with_details(change).await;
+            let outcome = self.record(request_id, attempt, &change).await;
+            outcome.log();
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// For terminal events, fills what events may lack (billing, metrics, artifact, reason)
+    /// from DescribeTrainingJob, when SageMaker agrees on the status.
+    async fn with_details(&self, mut change: JobStateChange) -> JobStateChange {
+        if !matches!(change.status.as_str(), "Completed" | "Failed" | "Stopped") {
+            return change;
+        }
+        match self.training.describe_training_job(&change.job_name).await {
+            Ok(d) if d.status == change.status => {
+                change.billable_s = change.billable_s.or(d.billable_s);
+                change.training_s = change.training_s.or(d.training_s);
+                change.model_artifact = change.model_artifact.or(d.model_artifact);
+                change.failure_reason = change.failure_reason.or(d.failure_reason);
+                if change.final_metrics.is_empty() {
+                    change.final_metrics = d.final_metrics;
+                }
+                if change.transitions.len() < d.transitions.len() {
+                    change.transitions = d.transitions;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "DescribeTrainingJob failed; recording what the event says")
+            }
+        }
+        change
+    }
+
+    async fn record(
+        &self,
+        request_id: uuid::Uuid,
+        attempt: u32,
+        change: &JobStateChange,
+    ) -> WatchOutcome {
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let mut record = match self.store.get(request_id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return WatchOutcome::NoRecord,
+                Err(e) => return WatchOutcome::Retry(e),
+            };
+            let effect = apply(&mut record, change, attempt);
+            if matches!(effect, Effect::Stale | Effect::UnknownAttempt) {
+                return WatchOutcome::Applied(effect);
+            }
+            let expected = record.next_version();
+            match self.store.put_if_version(&record, expected).await {
+                Ok(Write::Written) => {
+                    if let Effect::Moved {
+                        to: JobState::Failed,
+                        ..
+                    } = &effect
+                    {
+                        let reason = record
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "training failed".into());
+                        let alert = Alert::about(AlertKind::JobFailed, &record, reason);
+                        if let Err(e) = self.alerts.send(&alert).await {
+                            warn!(error = %e, "could not send the job failed alert");
+                        }
+                    }
+                    return WatchOutcome::Applied(effect);
+                }
+                // Someone wrote in between (the dispatcher, another event): read again.
+                Ok(Write::Conflict(_)) => continue,
+                Err(e) => return WatchOutcome::Retry(e),
+            }
+        }
+        WatchOutcome::Retry(ServiceError::ConditionFailed("record kept changing".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,25 @@
-//! The watcher Lambda's entry point (skeleton until the watcher issue).
+//! The watcher Lambda's entry point: load config, build clients once, run the runtime.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
-use trainq_infra::telemetry;
+use trainq_common::config::Env;
+use trainq_infra::{DynamoJobStore, EventBridgeAlerts, SageMakerTraining, aws, telemetry};
+use trainq_watcher::{Watcher, WatcherConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        trainq_watcher::handle_event(&event.payload).await;
-        Ok::<(), Error>(())
+    let config = WatcherConfig::from_env(&Env::process())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let sdk = aws::load_from_env().await;
+    let watcher = Watcher::new(
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.jobs_table),
+        SageMakerTraining::new(aws_sdk_sagemaker::Client::new(&sdk)),
+        EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
+    );
+    let watcher = &watcher;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(watcher.handle_batch(&event.payload).await)
     }))
     .await
 }

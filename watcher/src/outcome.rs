@@ -1,0 +1,37 @@
+//! What became of one event.
+
+use tracing::{error, info, warn};
+use trainq_common::ServiceError;
+use trainq_common::tracking::Effect;
+
+/// The result of handling one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchOutcome {
+    /// The event was applied to its record (or found stale).
+    Applied(Effect),
+    /// A job trainq did not launch (counted, ignored).
+    NotOurs(String),
+    /// The event could not be read; the reason names the field.
+    Unreadable(String),
+    /// A trainq job name without a record (logged loudly; nothing to update).
+    NoRecord,
+    /// The record could not be read or written: the event comes back.
+    Retry(ServiceError),
+}
+
+impl WatchOutcome {
+    /// Whether the event must be delivered again.
+    pub fn redeliver(&self) -> bool {
+        matches!(self, Self::Retry(_))
+    }
+
+    pub(crate) fn log(&self) {
+        match self {
+            Self::Applied(effect) => info!(?effect, "event applied"),
+            Self::NotOurs(job) => info!(job_name = %job, "not a trainq job; ignored"),
+            Self::Unreadable(reason) => warn!(%reason, "unreadable event; ignored"),
+            Self::NoRecord => error!("trainq job without a record"),
+            Self::Retry(e) => error!(error = %e, "could not record the event; will retry"),
+        }
+    }
+}
