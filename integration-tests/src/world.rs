@@ -20,6 +20,7 @@ use trainq_devstack::sagemaker::{LocalSageMaker, bind_loopback};
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
 use trainq_infra::dynamo::index;
 use trainq_infra::{DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue};
+use trainq_watcher::Watcher;
 use uuid::Uuid;
 
 use crate::moto;
@@ -46,6 +47,10 @@ pub struct Names {
     pub alerts_bus: String,
     /// Queue that receives every alert (via an EventBridge rule), for assertions.
     pub alerts_queue_url: String,
+    /// The watcher's queue: target of the rule on SageMaker training job state changes.
+    pub events_queue_url: String,
+    /// Its ARN.
+    pub events_queue_arn: String,
 }
 
 /// A test's world.
@@ -154,6 +159,45 @@ impl World {
     /// A dispatcher with the default test configuration.
     pub fn dispatcher(&self) -> AwsDispatcher {
         self.dispatcher_with(self.store(), self.dispatcher_config(&[]))
+    }
+
+    /// The watcher over the real adapters.
+    pub fn watcher(&self) -> Watcher<DynamoJobStore, SageMakerTraining, EventBridgeAlerts> {
+        Watcher::new(
+            self.store(),
+            SageMakerTraining::new(self.sagemaker.clone()),
+            EventBridgeAlerts::new(self.eventbridge.clone(), &self.names.alerts_bus),
+        )
+    }
+
+    /// Runs the watcher's event source mapping until its queue is empty.
+    pub async fn drain_events(&self) -> usize {
+        let watcher = self.watcher();
+        let watcher = &watcher;
+        crate::esm::run_until_drained(
+            &self.sqs,
+            &self.names.events_queue_url,
+            &self.names.events_queue_arn,
+            std::time::Duration::from_secs(60),
+            |event| async move { watcher.handle_batch(&event).await },
+        )
+        .await
+    }
+
+    /// Ends a running job on the local endpoint (`POST /_devstack/jobs/{name}/finish`).
+    pub async fn finish_job(&self, name: &str, finish: Value) {
+        let status = self
+            .http
+            .post(format!(
+                "{}/_devstack/jobs/{name}/finish",
+                self.endpoint.url()
+            ))
+            .body(finish.to_string())
+            .send()
+            .await
+            .expect("POST finish")
+            .status();
+        assert!(status.is_success(), "finish {name}: {status}");
     }
 
     /// Sends a request body; returns the message id.
@@ -380,6 +424,36 @@ async fn create_resources(
         .send()
         .await
         .expect("PutTargets");
+    // SageMaker (the local endpoint) publishes to the default bus; the rule is the template's.
+    let events_queue_url =
+        create_queue(sqs, &format!("trainq-job-events-{suffix}"), HashMap::new()).await;
+    let events_queue_arn = queue_arn(sqs, &events_queue_url).await;
+    let rule = format!("trainq-job-events-{suffix}");
+    let pattern = json!({
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Training Job State Change"],
+        "detail": {"TrainingJobName": [{"prefix": "tq-"}]}
+    });
+    eventbridge
+        .put_rule()
+        .name(&rule)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .expect("PutRule");
+    eventbridge
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("watcher")
+                .arn(&events_queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("PutTargets");
     Names {
         table,
         queue_url,
@@ -387,6 +461,8 @@ async fn create_resources(
         dlq_url,
         alerts_bus,
         alerts_queue_url,
+        events_queue_url,
+        events_queue_arn,
     }
 }
 

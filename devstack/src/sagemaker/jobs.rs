@@ -17,8 +17,12 @@ pub(super) const ACCOUNT_ID: &str = "123456789012";
 struct Job {
     input: Value,
     arn: String,
-    status: &'static str,
-    secondary_status: &'static str,
+    status: String,
+    secondary_status: String,
+    billable_s: Option<u64>,
+    training_s: Option<u64>,
+    failure_reason: Option<String>,
+    metrics: Vec<(String, f64)>,
     transitions: Vec<Value>,
     created: f64,
     modified: f64,
@@ -42,17 +46,18 @@ impl Job {
     }
 
     fn is_running(&self) -> bool {
-        matches!(self.status, "InProgress" | "Stopping")
+        matches!(self.status.as_str(), "InProgress" | "Stopping")
     }
 
-    fn set_secondary(&mut self, status: &'static str, message: &str) {
-        let now = now();
+    fn set_secondary(&mut self, status: &str, message: &str) {
+        // Strictly increasing, so every change is newer than the last (events order by it).
+        let now = now().max(self.modified + 0.001);
         if let Some(last) = self.transitions.last_mut() {
             last["EndTime"] = json!(now);
         }
         self.transitions
             .push(json!({"Status": status, "StartTime": now, "StatusMessage": message}));
-        self.secondary_status = status;
+        self.secondary_status = status.to_owned();
         self.modified = now;
     }
 }
@@ -141,8 +146,12 @@ impl Jobs {
         let mut job = Job {
             input: input.clone(),
             arn: arn.clone(),
-            status: "InProgress",
-            secondary_status: "Starting",
+            status: "InProgress".into(),
+            secondary_status: "Starting".into(),
+            billable_s: None,
+            training_s: None,
+            failure_reason: None,
+            metrics: Vec::new(),
             transitions: Vec::new(),
             created: t,
             modified: t,
@@ -167,6 +176,21 @@ impl Jobs {
         if let Some(end) = job.ended {
             out.insert("TrainingEndTime".into(), json!(end));
         }
+        if let Some(reason) = &job.failure_reason {
+            out.insert("FailureReason".into(), json!(reason));
+        }
+        if let Some(s) = job.billable_s {
+            out.insert("BillableTimeInSeconds".into(), json!(s));
+        }
+        if let Some(s) = job.training_s {
+            out.insert("TrainingTimeInSeconds".into(), json!(s));
+        }
+        let metrics: Vec<Value> = job
+            .metrics
+            .iter()
+            .map(|(n, v)| json!({"MetricName": n, "Value": v, "Timestamp": job.modified}))
+            .collect();
+        out.insert("FinalMetricDataList".into(), json!(metrics));
         out.insert("ModelArtifacts".into(), json!({"S3ModelArtifacts": format!(
             "{}/{}/output/model.tar.gz",
             job.input.pointer("/OutputDataConfig/S3OutputPath").and_then(Value::as_str).unwrap_or_default().trim_end_matches('/'),
@@ -226,7 +250,7 @@ impl Jobs {
         // No process runs yet (execution comes with the devstack issue), so stopping is immediate.
         job.set_secondary("Stopping", "Stopping the training job");
         job.set_secondary("Stopped", "Training job stopped");
-        job.status = "Stopped";
+        job.status = "Stopped".into();
         job.ended = Some(job.modified);
         Ok(json!({}))
     }
@@ -239,4 +263,102 @@ impl Jobs {
             .ok_or_else(|| not_found(arn))?;
         Ok(json!({"Tags": job.input.get("Tags").cloned().unwrap_or_else(|| json!([]))}))
     }
+
+    /// Ends a running job as told (`POST /_devstack/jobs/{name}/finish`): the control the
+    /// demo and tests use until jobs run as processes.
+    pub(super) fn finish(&mut self, name: &str, finish: &Finish) -> Result<(), ApiError> {
+        let job = self.by_name.get_mut(name).ok_or_else(|| not_found(name))?;
+        if !job.is_running() {
+            return Err(ApiError::validation(format!(
+                "job {name} already ended ({})",
+                job.status
+            )));
+        }
+        if !matches!(finish.status.as_str(), "Completed" | "Failed" | "Stopped") {
+            return Err(ApiError::validation(
+                "status must be Completed, Failed or Stopped",
+            ));
+        }
+        let secondary = finish
+            .secondary_status
+            .clone()
+            .unwrap_or_else(|| finish.status.clone());
+        job.set_secondary(
+            &secondary,
+            finish.failure_reason.as_deref().unwrap_or("Job ended"),
+        );
+        job.status = finish.status.clone();
+        job.failure_reason = finish.failure_reason.clone();
+        job.billable_s = finish.billable_s;
+        job.training_s = finish.training_s;
+        job.metrics = finish
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        job.ended = Some(job.modified);
+        Ok(())
+    }
+
+    /// The "SageMaker Training Job State Change" detail AWS would publish for the job now:
+    /// DescribeTrainingJob's fields with times in epoch milliseconds and tags as a map.
+    pub(super) fn event_detail(&self, name: &str) -> Option<Value> {
+        let job = self.by_name.get(name)?;
+        let mut detail = self.describe(&json!({"TrainingJobName": name})).ok()?;
+        let ms = |v: &Value| v.as_f64().map(|s| json!((s * 1000.0).round() as i64));
+        for key in ["CreationTime", "LastModifiedTime", "TrainingEndTime"] {
+            if let Some(v) = detail.get(key).and_then(ms) {
+                detail[key] = v;
+            }
+        }
+        if let Some(list) = detail
+            .get_mut("SecondaryStatusTransitions")
+            .and_then(Value::as_array_mut)
+        {
+            for t in list {
+                for key in ["StartTime", "EndTime"] {
+                    if let Some(v) = t.get(key).and_then(ms) {
+                        t[key] = v;
+                    }
+                }
+            }
+        }
+        let tags: Map<String, Value> = job
+            .input
+            .get("Tags")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|t| {
+                        Some((t.get("Key")?.as_str()?.to_owned(), t.get("Value")?.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        detail["Tags"] = Value::Object(tags);
+        Some(detail)
+    }
+}
+
+/// How to end a job (`POST /_devstack/jobs/{name}/finish`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finish {
+    /// `Completed`, `Failed` or `Stopped`.
+    pub status: String,
+    /// e.g. `MaxWaitTimeExceeded` for lost spot capacity; defaults to `status`.
+    #[serde(default)]
+    pub secondary_status: Option<String>,
+    /// e.g. `AlgorithmError: …`, `CapacityError: …`.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    /// BillableTimeInSeconds.
+    #[serde(default)]
+    pub billable_s: Option<u64>,
+    /// TrainingTimeInSeconds.
+    #[serde(default)]
+    pub training_s: Option<u64>,
+    /// Final metrics.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
 }

@@ -8,8 +8,13 @@
 //!
 //! Control API for tests and the demo, beside the SageMaker API:
 //! - `PUT /_devstack/faults` with a [`Faults`] body replaces the fault settings;
-//! - `GET /_devstack/stats` returns the [`Stats`] counters.
+//! - `GET /_devstack/stats` returns the [`Stats`] counters;
+//! - `POST /_devstack/jobs/{name}/finish` with a [`Finish`] body ends a running job.
+//!
+//! Every status change publishes the "SageMaker Training Job State Change" event AWS would,
+//! to moto's default event bus.
 
+mod events;
 mod faults;
 mod forward;
 mod jobs;
@@ -21,13 +26,15 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 
 pub use faults::{Faults, Stats};
+pub use jobs::Finish;
 
 use jobs::Jobs;
 use protocol::ApiError;
@@ -38,6 +45,7 @@ struct Endpoint {
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     forwarder: forward::Forwarder,
+    events: events::EventPublisher,
 }
 
 /// A running local SageMaker endpoint.
@@ -55,10 +63,12 @@ impl LocalSageMaker {
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(Stats::default()),
             forwarder: forward::Forwarder::new(moto_url),
+            events: events::EventPublisher::new(moto_url),
         });
         let app = Router::new()
             .route("/_devstack/faults", put(set_faults))
             .route("/_devstack/stats", get(stats))
+            .route("/_devstack/jobs/{name}/finish", post(finish))
             .fallback(dispatch)
             .with_state(endpoint);
         let task = tokio::spawn(async move {
@@ -101,6 +111,33 @@ async fn set_faults(State(ep): State<Arc<Endpoint>>, body: Bytes) -> Response {
     }
 }
 
+async fn finish(
+    State(ep): State<Arc<Endpoint>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let finish: Finish = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return ApiError::serialization(&format!("finish: {e}")).into_response(),
+    };
+    let result = ep.jobs.lock().unwrap().finish(&name, &finish);
+    match result {
+        Ok(()) => {
+            publish_change(&ep, &name).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Publishes the job's current state as a state-change event, in the job's region.
+async fn publish_change(ep: &Endpoint, job_name: &str) {
+    let detail = ep.jobs.lock().unwrap().event_detail(job_name);
+    if let Some(detail) = detail {
+        ep.events.publish(detail).await;
+    }
+}
+
 async fn stats(State(ep): State<Arc<Endpoint>>) -> Response {
     let stats = ep.stats.lock().unwrap().clone();
     axum::Json(stats).into_response()
@@ -118,7 +155,18 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
         None => None,
     };
     match local {
-        Some(Ok(value)) => protocol::ok(&value),
+        Some(Ok(value)) => {
+            if matches!(
+                operation.as_deref(),
+                Some("CreateTrainingJob" | "StopTrainingJob")
+            ) {
+                let input: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if let Some(name) = input.get("TrainingJobName").and_then(|n| n.as_str()) {
+                    publish_change(&ep, name).await;
+                }
+            }
+            protocol::ok(&value)
+        }
         Some(Err(e)) => e.into_response(),
         None => ep.forwarder.forward(parts, body).await,
     }

@@ -1,0 +1,152 @@
+//! The watcher over the wire: the local SageMaker endpoint publishes state-change events to
+//! moto's default bus, the rule delivers them to the watcher's queue, the watcher keeps the
+//! records (in moto's DynamoDB) true.
+
+use serde_json::{Value, json};
+use trainq_common::naming::job_name;
+use trainq_common::state::JobState;
+use trainq_common::testing::{request_id_of, sample_request};
+use trainq_integration_tests::esm;
+use trainq_integration_tests::world::World;
+
+/// A sample request with an id of its own: every test's endpoint publishes to the one default
+/// bus, so job names must not repeat across tests.
+fn fresh_request() -> Value {
+    let mut body = sample_request();
+    body["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+    body
+}
+
+/// The state-change events of `job` now waiting on the watcher's queue, oldest first, removed
+/// from the queue (other tests' jobs share the default bus and are dropped).
+async fn take_events(w: &World, job: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let messages = esm::receive(&w.sqs, &w.names.events_queue_url, 1).await;
+        if messages.is_empty() {
+            return events;
+        }
+        let response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+        esm::acknowledge(&w.sqs, &w.names.events_queue_url, &messages, &response).await;
+        for m in messages {
+            let event: Value = serde_json::from_str(m.body().unwrap_or("null")).unwrap();
+            if event["detail"]["TrainingJobName"] == job {
+                events.push(event);
+            }
+        }
+        events.sort_by_key(|e| e["detail"]["LastModifiedTime"].as_i64());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_carry_a_job_to_completed_with_billing_and_metrics() {
+    let w = World::new().await;
+    let body = fresh_request();
+    let id = request_id_of(&body);
+    let job = job_name(id, 1);
+    w.submit_and_drain(&body).await;
+    w.drain_events().await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    assert_eq!(record.attempts[0].secondary_history[0].status, "Starting");
+
+    w.finish_job(
+        &job,
+        json!({"status": "Completed", "billable_s": 120, "training_s": 400,
+        "metrics": {"validation:accuracy": 0.97}}),
+    )
+    .await;
+    w.drain_events().await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Completed);
+    let a = &record.attempts[0];
+    assert_eq!((a.billable_s, a.training_s), (Some(120), Some(400)));
+    assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
+    assert!(
+        a.model_artifact
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!("{job}/output/model.tar.gz"))
+    );
+    let statuses: Vec<_> = a
+        .secondary_history
+        .iter()
+        .map(|s| s.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["Starting", "Completed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_failure_ends_failed_with_an_alert() {
+    let w = World::new().await;
+    let body = fresh_request();
+    let id = request_id_of(&body);
+    w.submit_and_drain(&body).await;
+    w.finish_job(
+        &job_name(id, 1),
+        json!({"status": "Failed",
+        "failure_reason": "AlgorithmError: train.py exited with code 1"}),
+    )
+    .await;
+    w.drain_events().await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Failed);
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("AlgorithmError: train.py exited with code 1")
+    );
+    let alerts = w.wait_for_alerts("Training Job Failed", 1).await;
+    assert_eq!(alerts[0]["detail"]["request_id"], body["request_id"]);
+    assert_eq!(alerts[0]["detail"]["job_name"], json!(job_name(id, 1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_and_out_of_order_events_never_move_a_record_back() {
+    let w = World::new().await;
+    let body = fresh_request();
+    let id = request_id_of(&body);
+    let job = job_name(id, 1);
+    w.submit_and_drain(&body).await;
+    w.finish_job(&job, json!({"status": "Completed", "billable_s": 60}))
+        .await;
+    let events = take_events(&w, &job).await;
+    assert_eq!(events.len(), 2, "InProgress then Completed");
+    let (started, completed) = (&events[0], &events[1]);
+
+    // Completed first, three times, then the older InProgress: as a redelivering, reordering queue would.
+    for e in [completed, completed, started, completed] {
+        w.sqs
+            .send_message()
+            .queue_url(&w.names.events_queue_url)
+            .message_body(e.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    w.drain_events().await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Completed);
+    // Claim + launch by the dispatcher, then exactly one watcher write: the Completed event.
+    assert_eq!(
+        record.version, 3,
+        "duplicates and the late event wrote nothing"
+    );
+    assert_eq!(record.attempts[0].billable_s, Some(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_spot_capacity_interrupts_the_attempt() {
+    let w = World::new().await;
+    let body = fresh_request();
+    let id = request_id_of(&body);
+    w.submit_and_drain(&body).await;
+    w.finish_job(
+        &job_name(id, 1),
+        json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded"}),
+    )
+    .await;
+    w.drain_events().await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Interrupted);
+    assert_eq!(record.attempts[0].status.as_deref(), Some("Stopped"));
+}
