@@ -20,6 +20,7 @@ use tracing::{Instrument, info_span, warn};
 use trainq_common::naming::request_id_for_message;
 use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService};
 use trainq_common::request::{parse, peek_request_id, validate};
+use trainq_infra::lambda::batch_response;
 use uuid::Uuid;
 
 pub use config::DispatcherConfig;
@@ -56,13 +57,12 @@ where
     /// deliver again; every other message is done (launched, duplicate or rejected).
     pub async fn handle_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
         let outcomes = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
-        let mut response = SqsBatchResponse::default();
-        for (message, outcome) in event.records.iter().zip(outcomes) {
-            if outcome.redeliver() {
-                response.add_failure(message.message_id.clone().unwrap_or_default());
-            }
-        }
-        response
+        batch_response(
+            event
+                .records
+                .iter()
+                .zip(outcomes.iter().map(|o| o.redeliver())),
+        )
     }
 
     /// Handles one message; never panics, whatever the body.

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod dynamo;
 pub mod errors;
 pub mod eventbridge;
+pub mod lambda;
 pub mod sagemaker;
 pub mod sqs;
 pub mod telemetry;

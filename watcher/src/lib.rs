@@ -23,6 +23,7 @@ use trainq_common::naming::parse_job_name;
 use trainq_common::ports::{AlertSink, JobStore, TrainingService, Write};
 use trainq_common::state::JobState;
 use trainq_common::tracking::{Effect, apply};
+use trainq_infra::lambda::batch_response;
 
 pub use config::WatcherConfig;
 pub use outcome::WatchOutcome;
@@ -50,13 +51,12 @@ impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
     /// Handles an SQS batch of EventBridge events; the response names the ones to redeliver.
     pub async fn handle_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
         let outcomes = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
-        let mut response = SqsBatchResponse::default();
-        for (message, outcome) in event.records.iter().zip(outcomes) {
-            if outcome.redeliver() {
-                response.add_failure(message.message_id.clone().unwrap_or_default());
-            }
-        }
-        response
+        batch_response(
+            event
+                .records
+                .iter()
+                .zip(outcomes.iter().map(|o| o.redeliver())),
+        )
     }
 
     async fn handle_message(&self, message: &SqsMessage) -> WatchOutcome {
