@@ -15,6 +15,7 @@ pub mod fakes;
 pub mod instance_types;
 pub mod ladder;
 pub mod launch;
+pub mod metrics;
 pub mod naming;
 pub mod ports;
 pub mod record;

@@ -19,3 +19,8 @@ pub fn to_rfc3339(t: OffsetDateTime) -> String {
 pub fn now_epoch_s() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_epoch_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

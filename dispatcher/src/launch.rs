@@ -12,10 +12,11 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use tracing::{Span, warn};
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::launch::{Rung, plan};
+use trainq_common::metrics::{self, Metric};
 use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
 use trainq_common::request::ValidRequest;
 use trainq_common::state::JobState;
-use trainq_common::time_util::{now_epoch_s, now_rfc3339, to_rfc3339};
+use trainq_common::time_util::{now_epoch_ms, now_epoch_s, now_rfc3339, to_rfc3339};
 use trainq_common::{Attempt, JobRecord, ServiceError};
 
 use crate::backoff::defer_delay_s;
@@ -47,12 +48,14 @@ where
         let spec = plan(&valid, registry, attempt.number, &rung);
         Span::current().record("job_name", spec.job_name.as_str());
 
-        match self.training.create_training_job(&spec).await {
+        let outcome = match self.training.create_training_job(&spec).await {
             Ok(arn) => self.record_launch(record, Some(arn), false).await,
             Err(ServiceError::AlreadyExists(_)) => self.record_launch(record, None, true).await,
             Err(e) if e.is_retryable() => self.defer(&mut record, e, message).await,
             Err(e) => self.fail(&mut record, e).await,
-        }
+        };
+        emit_metrics(&outcome, valid.request.registry.as_str(), message);
+        outcome
     }
 
     /// Creates the record in `Launching` with a lease, or takes over an existing one whose
@@ -240,6 +243,26 @@ where
 
 fn planned_attempt(valid: &ValidRequest, number: u32, rung: Rung) -> Attempt {
     Attempt::planned(valid.request_id, number, &rung.instance_type, rung.spot)
+}
+
+/// `Launched` and the time from enqueue to launch; `Failed` for a refused job.
+fn emit_metrics(outcome: &Outcome, registry: &str, message: &SqsMessage) {
+    match outcome {
+        Outcome::Launched { .. } => {
+            let mut values = vec![(Metric::Launched, 1.0)];
+            let sent = message
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse::<i64>().ok());
+            if let Some(sent) = sent {
+                let waited_ms = (now_epoch_ms() - sent).max(0);
+                values.push((Metric::EnqueueToLaunch, waited_ms as f64 / 1000.0));
+            }
+            metrics::emit(registry, &values);
+        }
+        Outcome::Failed(_) => metrics::emit(registry, &[(Metric::Failed, 1.0)]),
+        _ => {}
+    }
 }
 
 /// SQS `SentTimestamp` (epoch milliseconds) as RFC 3339.

@@ -19,6 +19,7 @@ use tracing::{Instrument, info_span, warn};
 use trainq_common::ServiceError;
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::event::{JobStateChange, parse_event};
+use trainq_common::metrics::{self, Metric, spot_savings_percent};
 use trainq_common::naming::parse_job_name;
 use trainq_common::ports::{AlertSink, JobStore, TrainingService, Write};
 use trainq_common::state::JobState;
@@ -143,6 +144,7 @@ impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
             let expected = record.next_version();
             match self.store.put_if_version(&record, expected).await {
                 Ok(Write::Written) => {
+                    emit_metrics(&effect, &record);
                     if let Effect::Moved {
                         to: JobState::Failed,
                         ..
@@ -165,6 +167,28 @@ impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
             }
         }
         WatchOutcome::Retry(ServiceError::ConditionFailed("record kept changing".into()))
+    }
+}
+
+/// `Completed` (with the request's spot savings) and `Failed` as EMF lines.
+fn emit_metrics(effect: &Effect, record: &trainq_common::JobRecord) {
+    let registry = record.registry.map_or("unknown", |r| r.as_str());
+    match effect {
+        Effect::Moved {
+            to: JobState::Completed,
+            ..
+        } => {
+            let mut values = vec![(Metric::Completed, 1.0)];
+            if let Some(savings) = spot_savings_percent(&record.attempts) {
+                values.push((Metric::SpotSavings, savings));
+            }
+            metrics::emit(registry, &values);
+        }
+        Effect::Moved {
+            to: JobState::Failed,
+            ..
+        } => metrics::emit(registry, &[(Metric::Failed, 1.0)]),
+        _ => {}
     }
 }
 
