@@ -146,6 +146,8 @@ impl AlertSink for RecordingAlerts {
 pub struct RecordingQueue {
     /// `(receipt handle, delay)` pairs, in order.
     pub delays: Mutex<Vec<(String, u32)>>,
+    /// Bodies sent, in order.
+    pub sent: Mutex<Vec<String>>,
 }
 
 impl RequestQueue for RecordingQueue {
@@ -158,6 +160,11 @@ impl RequestQueue for RecordingQueue {
             .lock()
             .unwrap()
             .push((receipt_handle.to_owned(), delay_s));
+        Ok(())
+    }
+
+    async fn send(&self, body: &str) -> Result<(), ServiceError> {
+        self.sent.lock().unwrap().push(body.to_owned());
         Ok(())
     }
 }

@@ -73,6 +73,9 @@ pub trait RequestQueue: Send + Sync {
         receipt_handle: &str,
         delay_s: u32,
     ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// Sends a request body (the watcher re-enqueues a request to launch its next attempt).
+    fn send(&self, body: &str) -> impl Future<Output = Result<(), ServiceError>> + Send;
 }
 
 // The ports are also implemented for references, so a caller can keep the adapter (a test
@@ -128,5 +131,8 @@ impl<P: RequestQueue + ?Sized> RequestQueue for &P {
         delay_s: u32,
     ) -> impl Future<Output = Result<(), ServiceError>> + Send {
         (**self).delay_redelivery(receipt_handle, delay_s)
+    }
+    fn send(&self, body: &str) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).send(body)
     }
 }

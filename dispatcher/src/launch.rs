@@ -104,7 +104,8 @@ where
                 );
                 record.touch();
             }
-            JobState::Received | JobState::Deferred => {
+            // Deferred by back-pressure, or a new attempt planned by the watcher.
+            JobState::Received | JobState::Deferred | JobState::Retrying => {
                 record
                     .transition(JobState::Launching)
                     .map_err(|e| Outcome::Retry(ServiceError::Permanent(e.to_string())))?;

@@ -39,4 +39,15 @@ impl RequestQueue for SqsRequestQueue {
             .map_err(classify)?;
         Ok(())
     }
+
+    async fn send(&self, body: &str) -> Result<(), ServiceError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
 }

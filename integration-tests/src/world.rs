@@ -162,11 +162,14 @@ impl World {
     }
 
     /// The watcher over the real adapters.
-    pub fn watcher(&self) -> Watcher<DynamoJobStore, SageMakerTraining, EventBridgeAlerts> {
+    pub fn watcher(
+        &self,
+    ) -> Watcher<DynamoJobStore, SageMakerTraining, EventBridgeAlerts, SqsRequestQueue> {
         Watcher::new(
             self.store(),
             SageMakerTraining::new(self.sagemaker.clone()),
             EventBridgeAlerts::new(self.eventbridge.clone(), &self.names.alerts_bus),
+            SqsRequestQueue::new(self.sqs.clone(), &self.names.queue_url),
         )
     }
 

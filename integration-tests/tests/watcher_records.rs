@@ -142,7 +142,7 @@ async fn duplicated_and_out_of_order_events_never_move_a_record_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_spot_capacity_interrupts_the_attempt() {
+async fn lost_spot_capacity_retries_on_the_next_rung_from_the_same_checkpoint() {
     let w = World::new().await;
     let body = fresh_request();
     let id = request_id_of(&body);
@@ -154,6 +154,33 @@ async fn lost_spot_capacity_interrupts_the_attempt() {
     .await;
     w.drain_events().await;
     let record = w.record(id).await.unwrap();
-    assert_eq!(record.state, JobState::Interrupted);
+    assert_eq!(record.state, JobState::Retrying);
     assert_eq!(record.attempts[0].status.as_deref(), Some("Stopped"));
+
+    // The watcher put the request back on the queue; the dispatcher launches attempt 2.
+    w.drain(&w.dispatcher()).await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    let second = &record.attempts[1];
+    assert_eq!(
+        (second.number, second.instance_type.as_str(), second.spot),
+        (2, "ml.g4dn.xlarge", true)
+    );
+    let first_job = w.describe_job(&job_name(id, 1)).await;
+    let second_job = w.describe_job(&job_name(id, 2)).await;
+    assert_eq!(
+        second_job.checkpoint_config().unwrap().s3_uri(),
+        first_job.checkpoint_config().unwrap().s3_uri(),
+        "the new attempt resumes from the request's checkpoints"
+    );
+    assert_eq!(
+        second_job
+            .resource_config()
+            .unwrap()
+            .instance_type()
+            .map(|t| t.as_str()),
+        Some("ml.g4dn.xlarge")
+    );
+    assert_eq!(w.stats().await["jobs_created"], json!(2));
+    w.wait_for_alerts("Training Capacity Pressure", 1).await;
 }

@@ -9,6 +9,8 @@ pub struct WatcherConfig {
     pub jobs_table: String,
     /// The alerts bus (`TRAINQ_ALERTS_BUS`).
     pub alerts_bus: String,
+    /// The requests queue (`TRAINQ_REQUESTS_QUEUE_URL`): retries go back through it.
+    pub requests_queue_url: String,
 }
 
 impl WatcherConfig {
@@ -17,6 +19,7 @@ impl WatcherConfig {
         Ok(Self {
             jobs_table: env.required("TRAINQ_JOBS_TABLE")?,
             alerts_bus: env.required("TRAINQ_ALERTS_BUS")?,
+            requests_queue_url: env.required("TRAINQ_REQUESTS_QUEUE_URL")?,
         })
     }
 }

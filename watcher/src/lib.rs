@@ -11,6 +11,7 @@
 
 pub mod config;
 mod outcome;
+mod retry;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
@@ -19,9 +20,10 @@ use tracing::{Instrument, info_span, warn};
 use trainq_common::ServiceError;
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::event::{JobStateChange, parse_event};
+use trainq_common::failure::Ending;
 use trainq_common::metrics::{self, Metric, spot_savings_percent};
 use trainq_common::naming::parse_job_name;
-use trainq_common::ports::{AlertSink, JobStore, TrainingService, Write};
+use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
 use trainq_common::state::JobState;
 use trainq_common::tracking::{Effect, apply};
 use trainq_infra::lambda::batch_response;
@@ -32,20 +34,22 @@ pub use outcome::WatchOutcome;
 /// How often a write that lost to a concurrent writer is re-read and re-applied.
 const CONFLICT_ATTEMPTS: usize = 5;
 
-/// The watcher: its ports and configuration, built once per cold start.
-pub struct Watcher<S, T, A> {
+/// The watcher: its ports, built once per cold start.
+pub struct Watcher<S, T, A, Q> {
     store: S,
     training: T,
     alerts: A,
+    queue: Q,
 }
 
-impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
-    /// A watcher over the given ports.
-    pub fn new(store: S, training: T, alerts: A) -> Self {
+impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, T, A, Q> {
+    /// A watcher over the given ports; `queue` is the requests queue (retries go through it).
+    pub fn new(store: S, training: T, alerts: A, queue: Q) -> Self {
         Self {
             store,
             training,
             alerts,
+            queue,
         }
     }
 
@@ -139,8 +143,21 @@ impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
             };
             let effect = apply(&mut record, change, attempt);
             if matches!(effect, Effect::Stale | Effect::UnknownAttempt) {
+                // A retry whose launch message was not sent (the event came back): send it now.
+                if record.state == JobState::Retrying
+                    && let Err(e) = self.enqueue_launch(&record).await
+                {
+                    return WatchOutcome::Retry(e);
+                }
                 return WatchOutcome::Applied(effect);
             }
+            let step = match &effect {
+                Effect::Moved {
+                    to: JobState::Interrupted,
+                    ending: Some(Ending::System(failure)),
+                } => retry::plan_retry(&mut record, *failure).map(|step| (step, *failure)),
+                _ => None,
+            };
             let expected = record.next_version();
             match self.store.put_if_version(&record, expected).await {
                 Ok(Write::Written) => {
@@ -154,10 +171,12 @@ impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
                             .reason
                             .clone()
                             .unwrap_or_else(|| "training failed".into());
-                        let alert = Alert::about(AlertKind::JobFailed, &record, reason);
-                        if let Err(e) = self.alerts.send(&alert).await {
-                            warn!(error = %e, "could not send the job failed alert");
-                        }
+                        self.alert(AlertKind::JobFailed, &record, reason).await;
+                    }
+                    if let Some((step, failure)) = step
+                        && let Err(e) = self.after_system_failure(&record, step, failure).await
+                    {
+                        return WatchOutcome::Retry(e);
                     }
                     return WatchOutcome::Applied(effect);
                 }
@@ -167,6 +186,50 @@ impl<S: JobStore, T: TrainingService, A: AlertSink> Watcher<S, T, A> {
             }
         }
         WatchOutcome::Retry(ServiceError::ConditionFailed("record kept changing".into()))
+    }
+}
+
+impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, T, A, Q> {
+    /// Re-enqueues the request so the dispatcher launches its planned attempt, or alerts that
+    /// the retries are exhausted.
+    async fn after_system_failure(
+        &self,
+        record: &trainq_common::JobRecord,
+        step: retry::RetryStep,
+        failure: trainq_common::failure::SystemFailure,
+    ) -> Result<(), ServiceError> {
+        let registry = record.registry.map_or("unknown", |r| r.as_str());
+        match step {
+            retry::RetryStep::Planned { .. } => {
+                metrics::emit(registry, &[(Metric::Retried, 1.0)]);
+                if failure.moves_down_the_ladder() {
+                    let reason = record.reason.clone().unwrap_or_default();
+                    self.alert(AlertKind::CapacityPressure, record, reason)
+                        .await;
+                }
+                self.enqueue_launch(record).await
+            }
+            retry::RetryStep::Exhausted => {
+                metrics::emit(registry, &[(Metric::Failed, 1.0)]);
+                let reason = record.reason.clone().unwrap_or_default();
+                self.alert(AlertKind::RetriesExhausted, record, reason)
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn enqueue_launch(&self, record: &trainq_common::JobRecord) -> Result<(), ServiceError> {
+        let body = retry::launch_message(record)
+            .ok_or_else(|| ServiceError::Permanent("record keeps no request to retry".into()))?;
+        self.queue.send(&body).await
+    }
+
+    /// Alerts are best effort here: the record already says what happened.
+    async fn alert(&self, kind: AlertKind, record: &trainq_common::JobRecord, reason: String) {
+        if let Err(e) = self.alerts.send(&Alert::about(kind, record, reason)).await {
+            warn!(error = %e, alert = kind.detail_type(), "could not send an alert");
+        }
     }
 }
 

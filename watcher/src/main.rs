@@ -3,7 +3,9 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use trainq_common::config::Env;
-use trainq_infra::{DynamoJobStore, EventBridgeAlerts, SageMakerTraining, aws, telemetry};
+use trainq_infra::{
+    DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue, aws, telemetry,
+};
 use trainq_watcher::{Watcher, WatcherConfig};
 
 #[tokio::main]
@@ -16,6 +18,7 @@ async fn main() -> Result<(), Error> {
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.jobs_table),
         SageMakerTraining::new(aws_sdk_sagemaker::Client::new(&sdk)),
         EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
+        SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
     );
     let watcher = &watcher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

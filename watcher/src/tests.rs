@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use trainq_common::alert::AlertKind;
 use trainq_common::event::{DETAIL_TYPE, JobStateChange};
-use trainq_common::fakes::{FakeTraining, MemoryJobStore, RecordingAlerts};
+use trainq_common::fakes::{FakeTraining, MemoryJobStore, RecordingAlerts, RecordingQueue};
 use trainq_common::naming::job_name;
 use trainq_common::state::JobState;
 use trainq_common::{Attempt, JobRecord, ServiceError};
@@ -20,6 +20,7 @@ struct World {
     store: MemoryJobStore,
     training: FakeTraining,
     alerts: RecordingAlerts,
+    queue: RecordingQueue,
 }
 
 impl World {
@@ -32,8 +33,10 @@ impl World {
         w
     }
 
-    fn watcher(&self) -> Watcher<&MemoryJobStore, &FakeTraining, &RecordingAlerts> {
-        Watcher::new(&self.store, &self.training, &self.alerts)
+    fn watcher(
+        &self,
+    ) -> Watcher<&MemoryJobStore, &FakeTraining, &RecordingAlerts, &RecordingQueue> {
+        Watcher::new(&self.store, &self.training, &self.alerts, &self.queue)
     }
 
     fn record(&self) -> JobRecord {
@@ -202,4 +205,80 @@ async fn a_trainq_job_without_a_record_is_reported() {
         .handle_event(&event("InProgress", "Starting", 10))
         .await;
     assert_eq!(outcome, WatchOutcome::NoRecord);
+}
+
+fn with_request(state: JobState) -> World {
+    let w = World::with_record(state);
+    let mut r = w.record();
+    let body = trainq_common::testing::sample_request();
+    r = JobRecord {
+        request: Some(trainq_common::request::parse(&body.to_string()).unwrap()),
+        ..r
+    };
+    w.store.insert(r);
+    w
+}
+
+#[tokio::test]
+async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
+    let w = with_request(JobState::InProgress);
+    let lost = event("Stopped", "MaxWaitTimeExceeded", 50);
+    w.watcher().handle_event(&lost).await;
+    let r = w.record();
+    assert_eq!(r.state, JobState::Retrying);
+    let next = r.current_attempt().unwrap();
+    assert_eq!(
+        (next.number, next.instance_type.as_str(), next.spot),
+        (2, "ml.g4dn.xlarge", true)
+    );
+    assert_eq!(next.job_name, job_name(ID, 2));
+    let sent = w.queue.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let body: Value = serde_json::from_str(&sent[0]).unwrap();
+    assert_eq!(body["request_id"], json!(ID.to_string()));
+    let kinds: Vec<_> = w
+        .alerts
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds, [AlertKind::CapacityPressure]);
+
+    // The same event again: stale, but the launch message is sent again in case it was lost.
+    w.watcher().handle_event(&lost).await;
+    assert_eq!(w.queue.sent.lock().unwrap().len(), 2);
+    assert_eq!(w.record().attempts.len(), 2, "no second plan");
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_ends_failed_with_an_alert() {
+    let w = World::with_record(JobState::InProgress);
+    let mut r = w.record();
+    let mut body = trainq_common::testing::sample_request();
+    body["retry"] = json!({"max_attempts": 1});
+    r.request = Some(trainq_common::request::parse(&body.to_string()).unwrap());
+    w.store.insert(r);
+    let mut failed = event("Failed", "Failed", 50);
+    failed["detail"]["FailureReason"] =
+        json!("CapacityError: Unable to provision requested ML compute capacity.");
+    w.watcher().handle_event(&failed).await;
+    let r = w.record();
+    assert_eq!(r.state, JobState::Failed);
+    assert!(
+        r.reason
+            .unwrap()
+            .starts_with("retries exhausted after 1 attempts")
+    );
+    let kinds: Vec<_> = w
+        .alerts
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds, [AlertKind::RetriesExhausted]);
+    assert!(w.queue.sent.lock().unwrap().is_empty());
 }
