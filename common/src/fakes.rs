@@ -131,6 +131,13 @@ pub struct RecordingAlerts {
     pub faults: Mutex<VecDeque<ServiceError>>,
 }
 
+impl RecordingAlerts {
+    /// The kinds of the alerts sent, in order.
+    pub fn kinds(&self) -> Vec<crate::alert::AlertKind> {
+        self.sent.lock().unwrap().iter().map(|a| a.kind).collect()
+    }
+}
+
 impl AlertSink for RecordingAlerts {
     async fn send(&self, alert: &Alert) -> Result<(), ServiceError> {
         if let Some(e) = self.faults.lock().unwrap().pop_front() {

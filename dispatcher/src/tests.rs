@@ -51,13 +51,7 @@ impl World {
     }
 
     fn alerts_of(&self, kind: AlertKind) -> usize {
-        self.alerts
-            .sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|a| a.kind == kind)
-            .count()
+        self.alerts.kinds().iter().filter(|k| **k == kind).count()
     }
 }
 

@@ -17,6 +17,13 @@ fn fresh_request() -> Value {
     body
 }
 
+/// Launches a fresh request through the dispatcher; returns its id.
+async fn launch_fresh(w: &World) -> uuid::Uuid {
+    let body = fresh_request();
+    w.submit_and_drain(&body).await;
+    request_id_of(&body)
+}
+
 /// The state-change events of `job` now waiting on the watcher's queue, oldest first, removed
 /// from the queue (other tests' jobs share the default bus and are dropped).
 async fn take_events(w: &World, job: &str) -> Vec<Value> {
@@ -79,9 +86,7 @@ async fn events_carry_a_job_to_completed_with_billing_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_failure_ends_failed_with_an_alert() {
     let w = World::new().await;
-    let body = fresh_request();
-    let id = request_id_of(&body);
-    w.submit_and_drain(&body).await;
+    let id = launch_fresh(&w).await;
     w.finish_job(
         &job_name(id, 1),
         json!({"status": "Failed",
@@ -96,7 +101,7 @@ async fn a_user_failure_ends_failed_with_an_alert() {
         Some("AlgorithmError: train.py exited with code 1")
     );
     let alerts = w.wait_for_alerts("Training Job Failed", 1).await;
-    assert_eq!(alerts[0]["detail"]["request_id"], body["request_id"]);
+    assert_eq!(alerts[0]["detail"]["request_id"], json!(id.to_string()));
     assert_eq!(alerts[0]["detail"]["job_name"], json!(job_name(id, 1)));
 }
 
@@ -144,9 +149,7 @@ async fn duplicated_and_out_of_order_events_never_move_a_record_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_spot_capacity_retries_on_the_next_rung_from_the_same_checkpoint() {
     let w = World::new().await;
-    let body = fresh_request();
-    let id = request_id_of(&body);
-    w.submit_and_drain(&body).await;
+    let id = launch_fresh(&w).await;
     w.finish_job(
         &job_name(id, 1),
         json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded"}),

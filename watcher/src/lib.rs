@@ -93,8 +93,7 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
         };
         let span = info_span!("request", request_id = %request_id, job_name = %change.job_name);
         async {
-            let change = self.with_details(change).await;
-            let outcome = self.record(request_id, attempt, &change).await;
+            let outcome = self.record(request_id, attempt, change).await;
             outcome.log();
             outcome
         }
@@ -102,12 +101,9 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
         .await
     }
 
-    /// For terminal events, fills what events may lack (billing, metrics, artifact, reason)
-    /// from DescribeTrainingJob, when SageMaker agrees on the status.
+    /// Fills what a terminal event may lack (billing, metrics, artifact, reason) from
+    /// DescribeTrainingJob, when SageMaker agrees on the status.
     async fn with_details(&self, mut change: JobStateChange) -> JobStateChange {
-        if !matches!(change.status.as_str(), "Completed" | "Failed" | "Stopped") {
-            return change;
-        }
         match self.training.describe_training_job(&change.job_name).await {
             Ok(d) if d.status == change.status => {
                 change.billable_s = change.billable_s.or(d.billable_s);
@@ -133,15 +129,22 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
         &self,
         request_id: uuid::Uuid,
         attempt: u32,
-        change: &JobStateChange,
+        mut change: JobStateChange,
     ) -> WatchOutcome {
+        let mut described = false;
         for _ in 0..CONFLICT_ATTEMPTS {
             let mut record = match self.store.get(request_id).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return WatchOutcome::NoRecord,
                 Err(e) => return WatchOutcome::Retry(e),
             };
-            let effect = apply(&mut record, change, attempt);
+            // Describe once, and only for news: a duplicate of a terminal event the record
+            // already holds costs no SageMaker call.
+            if !described && is_terminal(&change.status) && !attempt_ended(&record, attempt) {
+                change = self.with_details(change).await;
+                described = true;
+            }
+            let effect = apply(&mut record, &change, attempt);
             if matches!(effect, Effect::Stale | Effect::UnknownAttempt) {
                 // A retry whose launch message was not sent (the event came back): send it now.
                 if record.state == JobState::Retrying
@@ -231,6 +234,20 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
             warn!(error = %e, alert = kind.detail_type(), "could not send an alert");
         }
     }
+}
+
+fn is_terminal(status: &str) -> bool {
+    matches!(status, "Completed" | "Failed" | "Stopped")
+}
+
+/// Whether the record already knows attempt `number` ended.
+fn attempt_ended(record: &trainq_common::JobRecord, number: u32) -> bool {
+    record
+        .attempts
+        .iter()
+        .find(|a| a.number == number)
+        .and_then(|a| a.status.as_deref())
+        .is_some_and(is_terminal)
 }
 
 /// `Completed` (with the request's spot savings) and `Failed` as EMF lines.

@@ -207,21 +207,20 @@ async fn a_trainq_job_without_a_record_is_reported() {
     assert_eq!(outcome, WatchOutcome::NoRecord);
 }
 
-fn with_request(state: JobState) -> World {
+/// A world whose record keeps the sample request, changed by `change`.
+fn with_request(state: JobState, change: impl FnOnce(&mut Value)) -> World {
     let w = World::with_record(state);
     let mut r = w.record();
-    let body = trainq_common::testing::sample_request();
-    r = JobRecord {
-        request: Some(trainq_common::request::parse(&body.to_string()).unwrap()),
-        ..r
-    };
+    let mut body = trainq_common::testing::sample_request();
+    change(&mut body);
+    r.request = Some(trainq_common::request::parse(&body.to_string()).unwrap());
     w.store.insert(r);
     w
 }
 
 #[tokio::test]
 async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
-    let w = with_request(JobState::InProgress);
+    let w = with_request(JobState::InProgress, |_| {});
     let lost = event("Stopped", "MaxWaitTimeExceeded", 50);
     w.watcher().handle_event(&lost).await;
     let r = w.record();
@@ -236,14 +235,7 @@ async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
     assert_eq!(sent.len(), 1);
     let body: Value = serde_json::from_str(&sent[0]).unwrap();
     assert_eq!(body["request_id"], json!(ID.to_string()));
-    let kinds: Vec<_> = w
-        .alerts
-        .sent
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|a| a.kind)
-        .collect();
+    let kinds = w.alerts.kinds();
     assert_eq!(kinds, [AlertKind::CapacityPressure]);
 
     // The same event again: stale, but the launch message is sent again in case it was lost.
@@ -254,12 +246,9 @@ async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
 
 #[tokio::test]
 async fn an_exhausted_budget_ends_failed_with_an_alert() {
-    let w = World::with_record(JobState::InProgress);
-    let mut r = w.record();
-    let mut body = trainq_common::testing::sample_request();
-    body["retry"] = json!({"max_attempts": 1});
-    r.request = Some(trainq_common::request::parse(&body.to_string()).unwrap());
-    w.store.insert(r);
+    let w = with_request(JobState::InProgress, |b| {
+        b["retry"] = json!({"max_attempts": 1})
+    });
     let mut failed = event("Failed", "Failed", 50);
     failed["detail"]["FailureReason"] =
         json!("CapacityError: Unable to provision requested ML compute capacity.");
@@ -271,14 +260,7 @@ async fn an_exhausted_budget_ends_failed_with_an_alert() {
             .unwrap()
             .starts_with("retries exhausted after 1 attempts")
     );
-    let kinds: Vec<_> = w
-        .alerts
-        .sent
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|a| a.kind)
-        .collect();
+    let kinds = w.alerts.kinds();
     assert_eq!(kinds, [AlertKind::RetriesExhausted]);
     assert!(w.queue.sent.lock().unwrap().is_empty());
 }
