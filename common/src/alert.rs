@@ -23,6 +23,8 @@ pub enum AlertKind {
     ModelRegistered,
     /// A model was registered but held for manual approval by its gate.
     ModelHeldByGate,
+    /// The registry refused a completed job's model (the record ends `RegistrationRejected`).
+    RegistrationFailed,
 }
 
 impl AlertKind {
@@ -35,6 +37,7 @@ impl AlertKind {
             Self::CapacityPressure => "Training Capacity Pressure",
             Self::ModelRegistered => "Model Registered",
             Self::ModelHeldByGate => "Model Held By Gate",
+            Self::RegistrationFailed => "Model Registration Failed",
         }
     }
 }

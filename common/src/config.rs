@@ -68,6 +68,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// An optional whole number within `min..=max`, with a default.
+    pub fn number_in(
+        &self,
+        name: &str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        let v = self.number_or(name, u64::from(default))?;
+        u32::try_from(v)
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| {
+                ConfigError::new(name, format!("must be between {min} and {max} (got {v})"))
+            })
+    }
+
     /// Both registries from `TRAINQ_PRODUCTION_*` and `TRAINQ_RESEARCH_*`; also checks that
     /// they share no bucket, so separation cannot be configured away by accident.
     pub fn registries(&self) -> Result<Registries, ConfigError> {
@@ -82,6 +99,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 "TRAINQ_RESEARCH_BUCKETS",
                 format!(
                     "lists `{bucket}`, which is also a production bucket; registries must not share buckets"
+                ),
+            ));
+        }
+        let (p, r) = (
+            &production.model_package_group_prefix,
+            &research.model_package_group_prefix,
+        );
+        // `prod` and `prod-x` would let a production customer `x-…` name a research group.
+        if p.starts_with(r.as_str()) || r.starts_with(p.as_str()) {
+            return Err(ConfigError::new(
+                "TRAINQ_RESEARCH_MODEL_GROUP_PREFIX",
+                format!(
+                    "`{r}` overlaps the production prefix `{p}`; neither may start with the other"
                 ),
             ));
         }
@@ -118,7 +148,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             output_s3_uri: self.s3_uri(&var("OUTPUT_S3_URI"))?,
             checkpoint_s3_uri: self.s3_uri(&var("CHECKPOINT_S3_URI"))?,
             execution_role_arn: self.required(&var("ROLE_ARN"))?,
-            model_package_group_prefix: self.required(&var("MODEL_GROUP_PREFIX"))?,
+            model_package_group_prefix: self.group_prefix(&var("MODEL_GROUP_PREFIX"))?,
         };
         if !config.execution_role_arn.starts_with("arn:") {
             return Err(ConfigError::new(
@@ -127,6 +157,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ));
         }
         Ok(config)
+    }
+
+    /// A model package group prefix: 1–20 of `A-Za-z0-9-`, starting with a letter or digit
+    /// (group names are `<prefix>-<customer>-<project>`, at most 63 characters).
+    fn group_prefix(&self, name: &str) -> Result<String, ConfigError> {
+        let v = self.required(name)?;
+        let ok = v.len() <= 20
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if ok {
+            Ok(v)
+        } else {
+            Err(ConfigError::new(
+                name,
+                format!("must be 1–20 of `A-Za-z0-9-` starting with a letter or digit (got `{v}`)"),
+            ))
+        }
     }
 
     fn s3_uri(&self, name: &str) -> Result<String, ConfigError> {
@@ -223,12 +270,13 @@ mod tests {
 
     #[test]
     fn malformed_variables_are_named() {
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 6] = [
             ("TRAINQ_PRODUCTION_IMAGES", "not json"),
             ("TRAINQ_PRODUCTION_IMAGES", "{}"),
             ("TRAINQ_PRODUCTION_OUTPUT_S3_URI", "/tmp/out"),
             ("TRAINQ_PRODUCTION_BUCKETS", "Bad_Bucket"),
             ("TRAINQ_PRODUCTION_ROLE_ARN", "trainq-prod"),
+            ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", "-prod"),
         ];
         for (var, value) in cases {
             let e = registries_with(|env| {
@@ -250,9 +298,26 @@ mod tests {
     }
 
     #[test]
+    fn registries_may_not_share_model_groups() {
+        let e = registries_with(|env| {
+            env.insert("TRAINQ_RESEARCH_MODEL_GROUP_PREFIX", "prod-r");
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "TRAINQ_RESEARCH_MODEL_GROUP_PREFIX");
+        assert!(e.problem.contains("overlaps"), "{e}");
+    }
+
+    #[test]
     fn numbers_default_and_refuse_garbage() {
         let env = Env::from_fn(|k| (k == "BAD").then(|| "ten".to_owned()));
         assert_eq!(env.number_or("UNSET", 7), Ok(7));
         assert_eq!(env.number_or("BAD", 7).unwrap_err().variable, "BAD");
+        let env = Env::from_fn(|k| (k == "BIG").then(|| "5000".to_owned()));
+        assert_eq!(env.number_in("UNSET", 7, 1, 10), Ok(7));
+        let e = env.number_in("BIG", 7, 1, 3600).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configuration variable `BIG` must be between 1 and 3600 (got 5000)"
+        );
     }
 }

@@ -10,8 +10,10 @@ use crate::alert::Alert;
 use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
-use crate::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
+use crate::ports::{AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService, Write};
 use crate::record::JobRecord;
+use crate::registration::{ModelPackageSpec, describes_job};
+use crate::state::JobState;
 
 /// A job store with the same conditional-write semantics as the DynamoDB adapter.
 #[derive(Default)]
@@ -78,6 +80,88 @@ impl JobStore for MemoryJobStore {
 
     async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, ServiceError> {
         Ok(self.record(id))
+    }
+
+    async fn list_stale(
+        &self,
+        state: JobState,
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, ServiceError> {
+        let mut found: Vec<JobRecord> = self
+            .all()
+            .into_iter()
+            .filter(|r| r.state == state && r.updated_at.as_str() < updated_before)
+            .collect();
+        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+/// A model registry in memory: groups, packages in creation order, call counts, faults.
+#[derive(Default)]
+pub struct FakeModelRegistry {
+    /// Groups by name.
+    pub groups: Mutex<BTreeMap<String, ModelPackageSpec>>,
+    /// Packages as `(arn, spec)`, in creation order.
+    pub packages: Mutex<Vec<(String, ModelPackageSpec)>>,
+    /// Errors to return from the next creates (of packages), in order.
+    pub faults: Mutex<VecDeque<ServiceError>>,
+}
+
+impl FakeModelRegistry {
+    /// The packages of `group`.
+    pub fn packages_in(&self, group: &str) -> Vec<ModelPackageSpec> {
+        let packages = self.packages.lock().unwrap();
+        packages
+            .iter()
+            .filter(|(_, s)| s.group == group)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+}
+
+impl ModelRegistry for FakeModelRegistry {
+    async fn ensure_group(&self, spec: &ModelPackageSpec) -> Result<(), ServiceError> {
+        self.groups
+            .lock()
+            .unwrap()
+            .entry(spec.group.clone())
+            .or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn find_package(&self, spec: &ModelPackageSpec) -> Result<Option<String>, ServiceError> {
+        let packages = self.packages.lock().unwrap();
+        Ok(packages
+            .iter()
+            .find(|(_, s)| s.group == spec.group && describes_job(&s.description, &spec.job_name))
+            .map(|(arn, _)| arn.clone()))
+    }
+
+    async fn create_package(&self, spec: &ModelPackageSpec) -> Result<String, ServiceError> {
+        if let Some(e) = self.faults.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        if !self.groups.lock().unwrap().contains_key(&spec.group) {
+            return Err(ServiceError::Invalid(format!(
+                "model package group `{}` does not exist",
+                spec.group
+            )));
+        }
+        let mut packages = self.packages.lock().unwrap();
+        let version = packages
+            .iter()
+            .filter(|(_, s)| s.group == spec.group)
+            .count()
+            + 1;
+        let arn = format!(
+            "arn:aws:sagemaker:eu-west-1:000000000000:model-package/{}/{version}",
+            spec.group
+        );
+        packages.push((arn.clone(), spec.clone()));
+        Ok(arn)
     }
 }
 

@@ -26,6 +26,15 @@ pub fn rungs(request: &TrainingRequest) -> Vec<Rung> {
     out
 }
 
+/// The request's attempt budget, first attempt included.
+pub fn budget(request: &TrainingRequest) -> u32 {
+    request
+        .retry
+        .as_ref()
+        .and_then(|r| r.max_attempts)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+}
+
 /// What to do after a system failure of attempt `attempt` (1-based) on `current`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryPlan {
@@ -49,12 +58,7 @@ pub fn next_attempt(
     current: &Rung,
     failure: SystemFailure,
 ) -> RetryPlan {
-    let budget = request
-        .retry
-        .as_ref()
-        .and_then(|r| r.max_attempts)
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    if attempt >= budget {
+    if attempt >= budget(request) {
         return RetryPlan::Exhausted;
     }
     let ladder = rungs(request);
@@ -71,6 +75,31 @@ pub fn next_attempt(
         attempt: attempt + 1,
         rung,
     }
+}
+
+/// What to do after a *user* failure (the training code or its data) of attempt `attempt`:
+/// `None` unless the request asks for such retries (`retry.retry_user_failures`); then the
+/// same rung again (another instance type would not fix the code), within the budget.
+pub fn after_user_failure(
+    request: &TrainingRequest,
+    attempt: u32,
+    current: &Rung,
+) -> Option<RetryPlan> {
+    if !request
+        .retry
+        .as_ref()
+        .is_some_and(|r| r.retry_user_failures)
+    {
+        return None;
+    }
+    Some(if attempt >= budget(request) {
+        RetryPlan::Exhausted
+    } else {
+        RetryPlan::Retry {
+            attempt: attempt + 1,
+            rung: current.clone(),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +205,25 @@ mod tests {
         assert_eq!(
             next_attempt(&r, 1, &rung("ml.g5.xlarge", true), SystemFailure::Internal),
             RetryPlan::Exhausted
+        );
+    }
+
+    #[test]
+    fn user_failures_retry_the_same_rung_only_when_asked() {
+        let here = rung("ml.g5.xlarge", true);
+        assert_eq!(after_user_failure(&request(|_| {}), 1, &here), None);
+        let asked =
+            request(|b| b["retry"] = json!({"max_attempts": 2, "retry_user_failures": true}));
+        assert_eq!(
+            after_user_failure(&asked, 1, &here),
+            Some(RetryPlan::Retry {
+                attempt: 2,
+                rung: here.clone()
+            })
+        );
+        assert_eq!(
+            after_user_failure(&asked, 2, &here),
+            Some(RetryPlan::Exhausted)
         );
     }
 }

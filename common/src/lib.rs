@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod naming;
 pub mod ports;
 pub mod record;
+pub mod registration;
 pub mod registry;
 pub mod request;
 pub mod state;

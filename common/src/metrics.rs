@@ -8,6 +8,9 @@ use crate::record::Attempt;
 /// The CloudWatch namespace of every trainq metric.
 pub const NAMESPACE: &str = "trainq";
 
+/// The `Registry` dimension of metrics that belong to no registry (events of foreign jobs).
+pub const NO_REGISTRY: &str = "none";
+
 /// A metric trainq emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -25,6 +28,10 @@ pub enum Metric {
     SpotSavings,
     /// From enqueue (SQS `SentTimestamp`) to CreateTrainingJob (seconds).
     EnqueueToLaunch,
+    /// State-change events of jobs trainq did not launch, ignored by the watcher (count).
+    IgnoredEvents,
+    /// Records the reconcile schedule found stale and healed (count).
+    Reconciled,
 }
 
 impl Metric {
@@ -38,6 +45,8 @@ impl Metric {
             Self::Registered => ("Registered", "Count"),
             Self::SpotSavings => ("SpotSavingsPercent", "Percent"),
             Self::EnqueueToLaunch => ("EnqueueToLaunchSeconds", "Seconds"),
+            Self::IgnoredEvents => ("IgnoredEvents", "Count"),
+            Self::Reconciled => ("Reconciled", "Count"),
         }
     }
 }

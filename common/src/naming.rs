@@ -65,6 +65,22 @@ pub fn output_uri(registry: &RegistryConfig, customer: &str, project: &str) -> S
     format!("{}/{customer}/{project}/", registry.output_s3_uri)
 }
 
+/// SageMaker's longest model package group name.
+const MAX_GROUP_NAME: usize = 63;
+
+/// The model package group of (registry prefix, customer, project): `<prefix>-<customer>-<project>`.
+/// Names longer than SageMaker's 63 characters are cut and end in 8 hex digits of a hash of
+/// the full name, so they stay distinct and deterministic.
+pub fn model_package_group_name(prefix: &str, customer: &str, project: &str) -> String {
+    let full = format!("{prefix}-{customer}-{project}");
+    if full.len() <= MAX_GROUP_NAME {
+        return full;
+    }
+    let hash = Uuid::new_v5(&NAMESPACE, format!("model-group:{full}").as_bytes()).simple();
+    let keep = full[..MAX_GROUP_NAME - 9].trim_end_matches('-');
+    format!("{keep}-{}", &hash.to_string()[..8])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +148,20 @@ mod tests {
             output_uri(&r.production, "acme", "p"),
             "s3://prod-models/output/acme/p/"
         );
+    }
+
+    #[test]
+    fn model_group_names_fit_sagemaker_and_stay_distinct() {
+        assert_eq!(
+            model_package_group_name("prod", "acme", "scratch-detect"),
+            "prod-acme-scratch-detect"
+        );
+        let long = |p: &str| model_package_group_name("trainq-production", &"c".repeat(32), p);
+        let (a, b) = (long(&"p".repeat(32)), long(&format!("{}q", "p".repeat(31))));
+        assert_ne!(a, b);
+        assert_eq!(a, long(&"p".repeat(32)), "deterministic");
+        for name in [a, b] {
+            assert!(name.len() <= 63 && sagemaker_accepts(&name), "{name}");
+        }
     }
 }

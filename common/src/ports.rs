@@ -10,6 +10,8 @@ use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::record::JobRecord;
+use crate::registration::ModelPackageSpec;
+use crate::state::JobState;
 
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +42,15 @@ pub trait JobStore: Send + Sync {
         &self,
         request_id: Uuid,
     ) -> impl Future<Output = Result<Option<JobRecord>, ServiceError>> + Send;
+
+    /// Up to `limit` records in `state` last written before `updated_before` (RFC 3339),
+    /// oldest first (the by-state index; eventually consistent, so callers re-read).
+    fn list_stale(
+        &self,
+        state: JobState,
+        updated_before: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, ServiceError>> + Send;
 }
 
 /// SageMaker training jobs.
@@ -57,6 +68,29 @@ pub trait TrainingService: Send + Sync {
         &self,
         job_name: &str,
     ) -> impl Future<Output = Result<JobStateChange, ServiceError>> + Send;
+}
+
+/// The SageMaker Model Registry: package groups and versioned model packages.
+pub trait ModelRegistry: Send + Sync {
+    /// Creates `spec.group` unless it exists (a concurrent creation counts as existing).
+    fn ensure_group(
+        &self,
+        spec: &ModelPackageSpec,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// The ARN of a package in `spec.group` already registered for `spec.job_name` (created
+    /// at or after `spec.not_before_ms`), if there is one: this makes registration idempotent
+    /// where the registry's own `ClientToken` is not honoured.
+    fn find_package(
+        &self,
+        spec: &ModelPackageSpec,
+    ) -> impl Future<Output = Result<Option<String>, ServiceError>> + Send;
+
+    /// Creates the versioned package; returns its ARN.
+    fn create_package(
+        &self,
+        spec: &ModelPackageSpec,
+    ) -> impl Future<Output = Result<String, ServiceError>> + Send;
 }
 
 /// Where alerts go.
@@ -100,6 +134,35 @@ impl<P: JobStore + ?Sized> JobStore for &P {
         request_id: Uuid,
     ) -> impl Future<Output = Result<Option<JobRecord>, ServiceError>> + Send {
         (**self).get(request_id)
+    }
+    fn list_stale(
+        &self,
+        state: JobState,
+        updated_before: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, ServiceError>> + Send {
+        (**self).list_stale(state, updated_before, limit)
+    }
+}
+
+impl<P: ModelRegistry + ?Sized> ModelRegistry for &P {
+    fn ensure_group(
+        &self,
+        spec: &ModelPackageSpec,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).ensure_group(spec)
+    }
+    fn find_package(
+        &self,
+        spec: &ModelPackageSpec,
+    ) -> impl Future<Output = Result<Option<String>, ServiceError>> + Send {
+        (**self).find_package(spec)
+    }
+    fn create_package(
+        &self,
+        spec: &ModelPackageSpec,
+    ) -> impl Future<Output = Result<String, ServiceError>> + Send {
+        (**self).create_package(spec)
     }
 }
 

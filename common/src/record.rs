@@ -64,6 +64,16 @@ pub struct JobRecord {
     /// The registered model package.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_package_arn: Option<String>,
+    /// The model package group it was registered in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_group: Option<String>,
+    /// The package's approval status when registered (`Approved`, `PendingManualApproval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_approval: Option<String>,
+    /// Spot savings of the whole request in percent: 1 − billable / training seconds over its
+    /// spot attempts that reported both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_savings_pct: Option<f64>,
     /// When the record was created (RFC 3339).
     pub created_at: String,
     /// When the record last changed (RFC 3339): the sort key of the by-state index.
@@ -114,6 +124,9 @@ pub struct Attempt {
     /// Final metrics by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub final_metrics: std::collections::BTreeMap<String, f64>,
+    /// This attempt's spot savings in percent (spot attempts with billing figures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_savings_pct: Option<f64>,
 }
 
 /// One secondary status of an attempt.
@@ -151,6 +164,7 @@ impl Attempt {
             training_s: None,
             model_artifact: None,
             final_metrics: Default::default(),
+            spot_savings_pct: None,
         }
     }
 }
@@ -177,6 +191,9 @@ impl JobRecord {
             lease_until: None,
             defer_count: 0,
             model_package_arn: None,
+            model_group: None,
+            model_approval: None,
+            spot_savings_pct: None,
             created_at: now.clone(),
             updated_at: now,
         }

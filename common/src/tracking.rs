@@ -5,6 +5,7 @@
 
 use crate::event::JobStateChange;
 use crate::failure::{Ending, classify};
+use crate::metrics::spot_savings_percent;
 use crate::record::{JobRecord, SecondaryStatus};
 use crate::state::JobState;
 use crate::time_util::to_rfc3339;
@@ -70,6 +71,7 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
     a.training_s = event.training_s.or(a.training_s);
     a.model_artifact = event.model_artifact.clone().or(a.model_artifact.take());
     a.final_metrics.extend(event.final_metrics.iter().cloned());
+    a.spot_savings_pct = spot_savings_percent(std::iter::once(&*a));
     let ending = classify(
         &event.status,
         event.secondary_status.as_deref(),
@@ -84,6 +86,7 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
             .or_else(|| Some(crate::time_util::now_rfc3339()));
     }
 
+    record.spot_savings_pct = spot_savings_percent(&record.attempts);
     if !is_current {
         record.touch();
         return Effect::AttemptUpdated;
@@ -213,6 +216,24 @@ mod tests {
         assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
         assert_eq!(a.billable_s, Some(100));
         assert!(a.ended_at.is_some());
+        assert_eq!(
+            a.spot_savings_pct, None,
+            "no training seconds, no savings figure"
+        );
+    }
+
+    #[test]
+    fn spot_savings_are_kept_per_attempt_and_per_request() {
+        let mut r = record(JobState::InProgress, 2);
+        let mut lost = event("Stopped", "MaxWaitTimeExceeded", 50);
+        (lost.billable_s, lost.training_s) = (Some(10), Some(100));
+        apply(&mut r, &lost, 1);
+        let mut done = event("Completed", "Completed", 60);
+        (done.billable_s, done.training_s) = (Some(50), Some(100));
+        apply(&mut r, &done, 2);
+        assert_eq!(r.attempts[0].spot_savings_pct, Some(90.0));
+        assert_eq!(r.attempts[1].spot_savings_pct, Some(50.0));
+        assert_eq!(r.spot_savings_pct, Some(70.0));
     }
 
     #[test]

@@ -26,24 +26,14 @@ pub struct DispatcherConfig {
 impl DispatcherConfig {
     /// Reads the configuration; the error names the variable at fault.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let small = |name: &str, default: u32, min: u32, max: u32| -> Result<u32, ConfigError> {
-            let v = env.number_or(name, u64::from(default))?;
-            u32::try_from(v)
-                .ok()
-                .filter(|v| (min..=max).contains(v))
-                .ok_or_else(|| ConfigError {
-                    variable: name.to_owned(),
-                    problem: format!("must be between {min} and {max} (got {v})"),
-                })
-        };
         Ok(Self {
             registries: env.registries()?,
             jobs_table: env.required("TRAINQ_JOBS_TABLE")?,
             alerts_bus: env.required("TRAINQ_ALERTS_BUS")?,
             requests_queue_url: env.required("TRAINQ_REQUESTS_QUEUE_URL")?,
-            lease_s: small("TRAINQ_LAUNCH_LEASE_S", 120, 0, 3600)?,
-            defer_base_s: small("TRAINQ_DEFER_BASE_S", 30, 1, 43_200)?,
-            defer_max_s: small("TRAINQ_DEFER_MAX_S", 900, 1, 43_200)?,
+            lease_s: env.number_in("TRAINQ_LAUNCH_LEASE_S", 120, 0, 3600)?,
+            defer_base_s: env.number_in("TRAINQ_DEFER_BASE_S", 30, 1, 43_200)?,
+            defer_max_s: env.number_in("TRAINQ_DEFER_MAX_S", 900, 1, 43_200)?,
         })
     }
 }

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use trainq_common::ports::{JobStore, Write};
+use trainq_common::state::JobState;
 use trainq_common::{JobRecord, ServiceError};
 use uuid::Uuid;
 
@@ -107,6 +108,44 @@ impl JobStore for DynamoJobStore {
             .await
             .map_err(classify)?;
         out.item.map(from_item).transpose()
+    }
+
+    async fn list_stale(
+        &self,
+        state: JobState,
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, ServiceError> {
+        let mut records = Vec::new();
+        if limit == 0 {
+            return Ok(records);
+        }
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index::BY_STATE)
+                .key_condition_expression("#state = :state AND updated_at < :before")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
+                .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
+                .scan_index_forward(true)
+                .limit(i32::try_from(limit.saturating_sub(records.len())).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                records.push(from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || records.len() >= limit {
+                records.truncate(limit);
+                return Ok(records);
+            }
+        }
     }
 }
 

@@ -7,11 +7,13 @@ pub mod dynamo;
 pub mod errors;
 pub mod eventbridge;
 pub mod lambda;
+pub mod model_registry;
 pub mod sagemaker;
 pub mod sqs;
 pub mod telemetry;
 
 pub use dynamo::DynamoJobStore;
 pub use eventbridge::EventBridgeAlerts;
+pub use model_registry::SageMakerModelRegistry;
 pub use sagemaker::SageMakerTraining;
 pub use sqs::SqsRequestQueue;

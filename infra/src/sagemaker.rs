@@ -125,9 +125,27 @@ impl TrainingService for SageMakerTraining {
             .training_job_name(job_name)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| missing_job_is_not_found(classify(e)))?;
         Ok(to_state_change(job_name, &out))
     }
+}
+
+/// SageMaker answers DescribeTrainingJob for a missing job with a `ValidationException`
+/// "Requested resource not found" (aws/aws-sdk#165); the domain calls that `NotFound`.
+fn missing_job_is_not_found(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::Invalid(m) if m.contains("Requested resource not found") => {
+            ServiceError::NotFound(m)
+        }
+        other => other,
+    }
+}
+
+/// A metric value as it was printed: SageMaker's `Float` is an `f32`, and widening it keeps
+/// its binary error (0.95 → 0.949999988…), which would fail a gate of `min: 0.95`. Its
+/// shortest decimal form is what the training log said.
+fn metric_value(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
 }
 
 /// Epoch milliseconds of an SDK timestamp.
@@ -177,8 +195,21 @@ pub(crate) fn to_state_change(
         final_metrics: out
             .final_metric_data_list()
             .iter()
-            .filter_map(|m| Some((m.metric_name()?.to_owned(), f64::from(m.value()?))))
+            .filter_map(|m| Some((m.metric_name()?.to_owned(), metric_value(m.value()?))))
             .collect(),
         tags: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_values_keep_their_decimal_form() {
+        assert_eq!(metric_value(0.95), 0.95);
+        assert_eq!(metric_value(0.99), 0.99);
+        assert_eq!(metric_value(1.0e-7), 1.0e-7);
+        assert!(metric_value(f32::NAN).is_nan());
     }
 }

@@ -51,4 +51,13 @@ impl<S: JobStore> JobStore for LoseLaunchWrites<S> {
     async fn get(&self, id: Uuid) -> Result<Option<JobRecord>, ServiceError> {
         self.inner.get(id).await
     }
+
+    async fn list_stale(
+        &self,
+        state: JobState,
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, ServiceError> {
+        self.inner.list_stale(state, updated_before, limit).await
+    }
 }

@@ -5,11 +5,15 @@
 //! - [`world`]: per test, the local SageMaker endpoint (its own jobs, faults and counters)
 //!   and the resources a stack has (jobs table, requests queue with DLQ, alerts bus with an
 //!   observer queue), with unique names so tests run in parallel against one moto;
+//! - [`models`]: reading the Model Registry the watcher registers into;
 //! - [`esm`]: what Lambda's SQS event source mapping does: receive a batch, invoke the
 //!   handler, delete what it did not report as failed.
 
 pub mod crash;
 pub mod esm;
+pub mod events;
+pub mod models;
 pub mod moto;
 pub mod poll;
+pub mod resources;
 pub mod world;

@@ -5,25 +5,23 @@ use std::collections::HashMap;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use aws_sdk_sqs::config::Credentials;
-use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::{Value, json};
-use trainq_common::JobRecord;
+use serde_json::Value;
 use trainq_common::config::Env;
+use trainq_common::naming::model_package_group_name;
 use trainq_common::ports::JobStore;
 use trainq_common::testing::sample_env;
+use trainq_common::{JobRecord, RegistryKind};
 use trainq_devstack::sagemaker::{LocalSageMaker, bind_loopback};
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
-use trainq_infra::dynamo::index;
-use trainq_infra::{DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue};
-use trainq_watcher::Watcher;
+use trainq_infra::{
+    DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry, SageMakerTraining, SqsRequestQueue,
+};
+use trainq_watcher::{ReconcileReport, Watcher, WatcherConfig};
 use uuid::Uuid;
 
-use crate::moto;
+pub use crate::resources::Names;
+use crate::{moto, resources};
 
 /// Region of every test resource.
 pub const REGION: &str = "eu-west-1";
@@ -32,26 +30,14 @@ pub const REGION: &str = "eu-west-1";
 pub type AwsDispatcher<S = DynamoJobStore> =
     Dispatcher<S, SageMakerTraining, EventBridgeAlerts, SqsRequestQueue>;
 
-/// Names of one test's resources.
-#[derive(Debug, Clone)]
-pub struct Names {
-    /// Jobs table.
-    pub table: String,
-    /// Requests queue URL.
-    pub queue_url: String,
-    /// Requests queue ARN.
-    pub queue_arn: String,
-    /// Dead-letter queue URL.
-    pub dlq_url: String,
-    /// Alerts bus name.
-    pub alerts_bus: String,
-    /// Queue that receives every alert (via an EventBridge rule), for assertions.
-    pub alerts_queue_url: String,
-    /// The watcher's queue: target of the rule on SageMaker training job state changes.
-    pub events_queue_url: String,
-    /// Its ARN.
-    pub events_queue_arn: String,
-}
+/// The watcher over the real adapters.
+pub type AwsWatcher = Watcher<
+    DynamoJobStore,
+    SageMakerTraining,
+    EventBridgeAlerts,
+    SqsRequestQueue,
+    SageMakerModelRegistry,
+>;
 
 /// A test's world.
 pub struct World {
@@ -101,7 +87,7 @@ impl World {
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
         let suffix = Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let names = create_resources(&sqs, &dynamodb, &eventbridge, &suffix).await;
+        let names = resources::create(&sqs, &dynamodb, &eventbridge, &suffix).await;
         Self {
             sdk,
             sqs,
@@ -114,25 +100,43 @@ impl World {
         }
     }
 
-    /// The dispatcher's environment for this world, with `overrides` applied. Short defer
-    /// delays keep redeliveries within a test's patience.
-    pub fn dispatcher_config(&self, overrides: &[(&str, &str)]) -> DispatcherConfig {
+    /// The Lambdas' environment for this world, with `overrides` applied: this world's
+    /// resources and model group prefixes, and short defer delays so redeliveries stay within
+    /// a test's patience.
+    fn env(&self, overrides: &[(&str, &str)]) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = sample_env()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        env.insert("TRAINQ_JOBS_TABLE".into(), self.names.table.clone());
-        env.insert("TRAINQ_ALERTS_BUS".into(), self.names.alerts_bus.clone());
-        env.insert(
-            "TRAINQ_REQUESTS_QUEUE_URL".into(),
-            self.names.queue_url.clone(),
-        );
-        env.insert("TRAINQ_DEFER_BASE_S".into(), "1".into());
-        env.insert("TRAINQ_DEFER_MAX_S".into(), "2".into());
-        for (k, v) in overrides {
-            env.insert((*k).to_owned(), (*v).to_owned());
+        let (production, research) = &self.names.group_prefixes;
+        for (k, v) in [
+            ("TRAINQ_JOBS_TABLE", self.names.table.as_str()),
+            ("TRAINQ_ALERTS_BUS", &self.names.alerts_bus),
+            ("TRAINQ_REQUESTS_QUEUE_URL", &self.names.queue_url),
+            ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", production),
+            ("TRAINQ_RESEARCH_MODEL_GROUP_PREFIX", research),
+            ("TRAINQ_DEFER_BASE_S", "1"),
+            ("TRAINQ_DEFER_MAX_S", "2"),
+        ]
+        .into_iter()
+        .chain(overrides.iter().copied())
+        {
+            env.insert(k.to_owned(), v.to_owned());
         }
+        env
+    }
+
+    /// The dispatcher's configuration for this world, with `overrides` applied.
+    pub fn dispatcher_config(&self, overrides: &[(&str, &str)]) -> DispatcherConfig {
+        let env = self.env(overrides);
         DispatcherConfig::from_env(&Env::from_fn(move |k| env.get(k).cloned()))
+            .expect("valid test config")
+    }
+
+    /// The watcher's configuration for this world, with `overrides` applied.
+    pub fn watcher_config(&self, overrides: &[(&str, &str)]) -> WatcherConfig {
+        let env = self.env(overrides);
+        WatcherConfig::from_env(&Env::from_fn(move |k| env.get(k).cloned()))
             .expect("valid test config")
     }
 
@@ -161,16 +165,38 @@ impl World {
         self.dispatcher_with(self.store(), self.dispatcher_config(&[]))
     }
 
-    /// The watcher over the real adapters.
-    pub fn watcher(
-        &self,
-    ) -> Watcher<DynamoJobStore, SageMakerTraining, EventBridgeAlerts, SqsRequestQueue> {
+    /// The watcher over the real adapters, configured with `config`.
+    pub fn watcher_with(&self, config: WatcherConfig) -> AwsWatcher {
         Watcher::new(
             self.store(),
             SageMakerTraining::new(self.sagemaker.clone()),
             EventBridgeAlerts::new(self.eventbridge.clone(), &self.names.alerts_bus),
             SqsRequestQueue::new(self.sqs.clone(), &self.names.queue_url),
+            SageMakerModelRegistry::new(self.sagemaker.clone()),
+            config,
         )
+    }
+
+    /// The watcher with the default test configuration.
+    pub fn watcher(&self) -> AwsWatcher {
+        self.watcher_with(self.watcher_config(&[]))
+    }
+
+    /// One reconcile run that treats every record as stale (threshold 0 s).
+    pub async fn reconcile(&self) -> ReconcileReport {
+        self.watcher_with(self.watcher_config(&[("TRAINQ_RECONCILE_AFTER_S", "0")]))
+            .reconcile()
+            .await
+    }
+
+    /// This world's model package group of the sample customer and project in `registry`.
+    pub fn sample_group(&self, registry: RegistryKind) -> String {
+        let (production, research) = &self.names.group_prefixes;
+        let prefix = match registry {
+            RegistryKind::Production => production,
+            RegistryKind::Research => research,
+        };
+        model_package_group_name(prefix, "acme", "scratch-detect")
     }
 
     /// Runs the watcher's event source mapping until its queue is empty.
@@ -366,186 +392,4 @@ impl World {
             );
         }
     }
-}
-
-async fn create_resources(
-    sqs: &aws_sdk_sqs::Client,
-    dynamodb: &aws_sdk_dynamodb::Client,
-    eventbridge: &aws_sdk_eventbridge::Client,
-    suffix: &str,
-) -> Names {
-    let table = format!("trainq-jobs-{suffix}");
-    create_jobs_table(dynamodb, &table).await;
-
-    let dlq_url = create_queue(sqs, &format!("trainq-dlq-{suffix}"), HashMap::new()).await;
-    let dlq_arn = queue_arn(sqs, &dlq_url).await;
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "10"}).to_string();
-    let queue_url = create_queue(
-        sqs,
-        &format!("trainq-requests-{suffix}"),
-        HashMap::from([
-            (QueueAttributeName::RedrivePolicy, redrive),
-            (QueueAttributeName::VisibilityTimeout, "2".into()),
-        ]),
-    )
-    .await;
-    let requests_arn = queue_arn(sqs, &queue_url).await;
-
-    let alerts_bus = format!("trainq-alerts-{suffix}");
-    eventbridge
-        .create_event_bus()
-        .name(&alerts_bus)
-        .send()
-        .await
-        .expect("CreateEventBus");
-    let alerts_queue_url = create_queue(
-        sqs,
-        &format!("trainq-alert-observer-{suffix}"),
-        HashMap::new(),
-    )
-    .await;
-    let alerts_queue_arn = queue_arn(sqs, &alerts_queue_url).await;
-    eventbridge
-        .put_rule()
-        .name("all-alerts")
-        .event_bus_name(&alerts_bus)
-        .event_pattern(json!({"source": ["trainq"]}).to_string())
-        .send()
-        .await
-        .expect("PutRule");
-    eventbridge
-        .put_targets()
-        .rule("all-alerts")
-        .event_bus_name(&alerts_bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("observer")
-                .arn(alerts_queue_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("PutTargets");
-    // SageMaker (the local endpoint) publishes to the default bus; the rule is the template's.
-    let events_queue_url =
-        create_queue(sqs, &format!("trainq-job-events-{suffix}"), HashMap::new()).await;
-    let events_queue_arn = queue_arn(sqs, &events_queue_url).await;
-    let rule = format!("trainq-job-events-{suffix}");
-    let pattern = json!({
-        "source": ["aws.sagemaker"],
-        "detail-type": ["SageMaker Training Job State Change"],
-        "detail": {"TrainingJobName": [{"prefix": "tq-"}]}
-    });
-    eventbridge
-        .put_rule()
-        .name(&rule)
-        .event_pattern(pattern.to_string())
-        .send()
-        .await
-        .expect("PutRule");
-    eventbridge
-        .put_targets()
-        .rule(&rule)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("watcher")
-                .arn(&events_queue_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("PutTargets");
-    Names {
-        table,
-        queue_url,
-        queue_arn: requests_arn,
-        dlq_url,
-        alerts_bus,
-        alerts_queue_url,
-        events_queue_url,
-        events_queue_arn,
-    }
-}
-
-async fn create_queue(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    attributes: HashMap<QueueAttributeName, String>,
-) -> String {
-    sqs.create_queue()
-        .queue_name(name)
-        .set_attributes(Some(attributes))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue url")
-}
-
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    sqs.get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue arn")
-}
-
-/// The jobs table as the template defines it: key `request_id`, three indexes.
-async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attr")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
-    let gsi = |name: &str, hash: &str, range: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(hash, KeyType::Hash))
-            .key_schema(key(range, KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .expect("gsi")
-    };
-    dynamodb
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(
-            [
-                "request_id",
-                "state",
-                "updated_at",
-                "customer_project",
-                "created_at",
-                "experiment_id",
-            ]
-            .map(attr)
-            .to_vec(),
-        ))
-        .key_schema(key("request_id", KeyType::Hash))
-        .global_secondary_indexes(gsi(index::BY_STATE, "state", "updated_at"))
-        .global_secondary_indexes(gsi(index::BY_PROJECT, "customer_project", "created_at"))
-        .global_secondary_indexes(gsi(index::BY_EXPERIMENT, "experiment_id", "created_at"))
-        .send()
-        .await
-        .expect("CreateTable");
 }

@@ -2,53 +2,17 @@
 //! moto's default bus, the rule delivers them to the watcher's queue, the watcher keeps the
 //! records (in moto's DynamoDB) true.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use trainq_common::naming::job_name;
 use trainq_common::state::JobState;
 use trainq_common::testing::{request_id_of, sample_request};
-use trainq_integration_tests::esm;
+use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::world::World;
-
-/// A sample request with an id of its own: every test's endpoint publishes to the one default
-/// bus, so job names must not repeat across tests.
-fn fresh_request() -> Value {
-    let mut body = sample_request();
-    body["request_id"] = json!(uuid::Uuid::new_v4().to_string());
-    body
-}
-
-/// Launches a fresh request through the dispatcher; returns its id.
-async fn launch_fresh(w: &World) -> uuid::Uuid {
-    let body = fresh_request();
-    w.submit_and_drain(&body).await;
-    request_id_of(&body)
-}
-
-/// The state-change events of `job` now waiting on the watcher's queue, oldest first, removed
-/// from the queue (other tests' jobs share the default bus and are dropped).
-async fn take_events(w: &World, job: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    loop {
-        let messages = esm::receive(&w.sqs, &w.names.events_queue_url, 1).await;
-        if messages.is_empty() {
-            return events;
-        }
-        let response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
-        esm::acknowledge(&w.sqs, &w.names.events_queue_url, &messages, &response).await;
-        for m in messages {
-            let event: Value = serde_json::from_str(m.body().unwrap_or("null")).unwrap();
-            if event["detail"]["TrainingJobName"] == job {
-                events.push(event);
-            }
-        }
-        events.sort_by_key(|e| e["detail"]["LastModifiedTime"].as_i64());
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_carry_a_job_to_completed_with_billing_and_metrics() {
     let w = World::new().await;
-    let body = fresh_request();
+    let body = fresh(sample_request());
     let id = request_id_of(&body);
     let job = job_name(id, 1);
     w.submit_and_drain(&body).await;
@@ -65,9 +29,11 @@ async fn events_carry_a_job_to_completed_with_billing_and_metrics() {
     .await;
     w.drain_events().await;
     let record = w.record(id).await.unwrap();
-    assert_eq!(record.state, JobState::Completed);
+    assert_eq!(record.state, JobState::Registered);
     let a = &record.attempts[0];
     assert_eq!((a.billable_s, a.training_s), (Some(120), Some(400)));
+    assert_eq!(a.spot_savings_pct, Some(70.0), "1 - 120/400 on spot");
+    assert_eq!(record.spot_savings_pct, Some(70.0));
     assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
     assert!(
         a.model_artifact
@@ -86,7 +52,7 @@ async fn events_carry_a_job_to_completed_with_billing_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_failure_ends_failed_with_an_alert() {
     let w = World::new().await;
-    let id = launch_fresh(&w).await;
+    let id = w.launch(&fresh(sample_request())).await;
     w.finish_job(
         &job_name(id, 1),
         json!({"status": "Failed",
@@ -108,36 +74,32 @@ async fn a_user_failure_ends_failed_with_an_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_and_out_of_order_events_never_move_a_record_back() {
     let w = World::new().await;
-    let body = fresh_request();
+    let body = fresh(sample_request());
     let id = request_id_of(&body);
     let job = job_name(id, 1);
     w.submit_and_drain(&body).await;
     w.finish_job(&job, json!({"status": "Completed", "billable_s": 60}))
         .await;
-    let events = take_events(&w, &job).await;
+    let events = w.take_events(&job).await;
     assert_eq!(events.len(), 2, "InProgress then Completed");
     let (started, completed) = (&events[0], &events[1]);
 
     // Completed first, then again and again with the older InProgress among them, as a
     // redelivering, reordering queue would. Events of one batch are handled concurrently, so
     // "late" is checked across deliveries: once Completed is recorded, nothing writes.
-    let send = |e: &Value| {
-        w.sqs
-            .send_message()
-            .queue_url(&w.names.events_queue_url)
-            .message_body(e.to_string())
-            .send()
-    };
-    send(completed).await.unwrap();
+    w.deliver_events(&[completed]).await;
     w.drain_events().await;
     let recorded = w.record(id).await.unwrap();
-    assert_eq!(recorded.state, JobState::Completed);
-    for e in [completed, started, completed, started] {
-        send(e).await.unwrap();
-    }
+    assert_eq!(
+        recorded.state,
+        JobState::Registered,
+        "completed, then registered"
+    );
+    w.deliver_events(&[completed, started, completed, started])
+        .await;
     w.drain_events().await;
     let record = w.record(id).await.unwrap();
-    assert_eq!(record.state, JobState::Completed);
+    assert_eq!(record.state, JobState::Registered);
     assert_eq!(record.attempts[0].status.as_deref(), Some("Completed"));
     assert_eq!(
         record.version, recorded.version,
@@ -149,7 +111,7 @@ async fn duplicated_and_out_of_order_events_never_move_a_record_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_spot_capacity_retries_on_the_next_rung_from_the_same_checkpoint() {
     let w = World::new().await;
-    let id = launch_fresh(&w).await;
+    let id = w.launch(&fresh(sample_request())).await;
     w.finish_job(
         &job_name(id, 1),
         json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded"}),
@@ -186,4 +148,36 @@ async fn lost_spot_capacity_retries_on_the_next_rung_from_the_same_checkpoint() 
     );
     assert_eq!(w.stats().await["jobs_created"], json!(2));
     w.wait_for_alerts("Training Capacity Pressure", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_failure_is_retried_on_the_same_rung_when_the_request_asks() {
+    let w = World::new().await;
+    let mut body = fresh(sample_request());
+    body["retry"] = json!({"max_attempts": 2, "retry_user_failures": true});
+    let id = w.launch(&body).await;
+    let failure = json!({"status": "Failed", "failure_reason": "AlgorithmError: flaky loader"});
+    w.finish_job(&job_name(id, 1), failure.clone()).await;
+    w.drain_events().await;
+    assert_eq!(w.record(id).await.unwrap().state, JobState::Retrying);
+
+    w.drain(&w.dispatcher()).await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    let second = &record.attempts[1];
+    assert_eq!(
+        (second.instance_type.as_str(), second.spot),
+        ("ml.g5.xlarge", true),
+        "same rung"
+    );
+    w.finish_job(&job_name(id, 2), failure).await;
+    w.drain_events().await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Failed);
+    assert_eq!(
+        w.stats().await["jobs_created"],
+        json!(2),
+        "no third attempt"
+    );
+    w.wait_for_alerts("Training Retries Exhausted", 1).await;
 }

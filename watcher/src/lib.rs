@@ -1,61 +1,99 @@
 //! The watcher Lambda's logic: "SageMaker Training Job State Change" events (delivered by an
-//! EventBridge rule to an SQS queue) keep the job records true.
+//! EventBridge rule to an SQS queue) keep the job records true; a scheduled reconcile heals
+//! records whose events were lost.
 //!
 //! Per event: parse (both AWS shapes) → is it a trainq job (name `tq-<id>-<attempt>`)? → read
 //! the record → apply the event ([`trainq_common::tracking::apply`]: never backwards) → on a
-//! terminal status, fill billing, metrics and artifact from DescribeTrainingJob → write with a
-//! version condition (re-read and re-apply on conflict) → alert on failure.
-//!
-//! Still to come with the rest of the watcher issue: retries of system failures down the
-//! fallback ladder, model registration, EMF metrics and the reconcile schedule.
+//! terminal status, fill billing, metrics and artifact from DescribeTrainingJob → plan a retry
+//! of a system failure ([`retry`]) → write with a version condition (re-read and re-apply on
+//! conflict) → alerts and metrics → re-enqueue a retry, or register a completed model
+//! ([`register`]).
 
 pub mod config;
+mod invocation;
+mod notify;
 mod outcome;
+mod reconcile;
+mod register;
 mod retry;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use serde_json::Value;
 use tracing::{Instrument, info_span, warn};
-use trainq_common::ServiceError;
-use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::event::{JobStateChange, parse_event};
-use trainq_common::failure::Ending;
-use trainq_common::metrics::{self, Metric, spot_savings_percent};
+use trainq_common::metrics::{self, Metric};
 use trainq_common::naming::parse_job_name;
-use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
+use trainq_common::ports::{
+    AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
+};
 use trainq_common::state::JobState;
+use trainq_common::time_util::now_epoch_s;
 use trainq_common::tracking::{Effect, apply};
+use trainq_common::{JobRecord, ServiceError};
 use trainq_infra::lambda::batch_response;
 
 pub use config::WatcherConfig;
+pub use invocation::{Invocation, UnknownInvocation};
 pub use outcome::WatchOutcome;
+pub use reconcile::ReconcileReport;
+
+use crate::retry::{Cause, RetryStep};
 
 /// How often a write that lost to a concurrent writer is re-read and re-applied.
 const CONFLICT_ATTEMPTS: usize = 5;
 
-/// The watcher: its ports, built once per cold start.
-pub struct Watcher<S, T, A, Q> {
+/// The watcher: its ports and configuration, built once per cold start.
+pub struct Watcher<S, T, A, Q, M> {
     store: S,
     training: T,
     alerts: A,
     queue: Q,
+    models: M,
+    config: WatcherConfig,
 }
 
-impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, T, A, Q> {
-    /// A watcher over the given ports; `queue` is the requests queue (retries go through it).
-    pub fn new(store: S, training: T, alerts: A, queue: Q) -> Self {
+impl<S, T, A, Q, M> Watcher<S, T, A, Q, M>
+where
+    S: JobStore,
+    T: TrainingService,
+    A: AlertSink,
+    Q: RequestQueue,
+    M: ModelRegistry,
+{
+    /// A watcher over the given ports; `queue` is the requests queue (retries go through it),
+    /// `models` the Model Registry.
+    pub fn new(
+        store: S,
+        training: T,
+        alerts: A,
+        queue: Q,
+        models: M,
+        config: WatcherConfig,
+    ) -> Self {
         Self {
             store,
             training,
             alerts,
             queue,
+            models,
+            config,
         }
     }
 
     /// Handles an SQS batch of EventBridge events; the response names the ones to redeliver.
     pub async fn handle_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
         let outcomes = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
+        let ignored = outcomes
+            .iter()
+            .filter(|o| matches!(o, WatchOutcome::NotOurs(_)))
+            .count();
+        if ignored > 0 {
+            metrics::emit(
+                metrics::NO_REGISTRY,
+                &[(Metric::IgnoredEvents, ignored as f64)],
+            );
+        }
         batch_response(
             event
                 .records
@@ -93,7 +131,7 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
         };
         let span = info_span!("request", request_id = %request_id, job_name = %change.job_name);
         async {
-            let outcome = self.record(request_id, attempt, change).await;
+            let outcome = self.record(request_id, attempt, change, false).await;
             outcome.log();
             outcome
         }
@@ -125,13 +163,15 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
         change
     }
 
+    /// Applies `change` (about attempt `attempt`) to the request's record and follows up.
+    /// `described`: the change already comes from DescribeTrainingJob (reconcile).
     async fn record(
         &self,
         request_id: uuid::Uuid,
         attempt: u32,
         mut change: JobStateChange,
+        mut described: bool,
     ) -> WatchOutcome {
-        let mut described = false;
         for _ in 0..CONFLICT_ATTEMPTS {
             let mut record = match self.store.get(request_id).await {
                 Ok(Some(r)) => r,
@@ -144,44 +184,29 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
                 change = self.with_details(change).await;
                 described = true;
             }
+            let before = record.state;
             let effect = apply(&mut record, &change, attempt);
             if matches!(effect, Effect::Stale | Effect::UnknownAttempt) {
-                // A retry whose launch message was not sent (the event came back): send it now.
-                if record.state == JobState::Retrying
-                    && let Err(e) = self.enqueue_launch(&record).await
-                {
-                    return WatchOutcome::Retry(e);
-                }
-                return WatchOutcome::Applied(effect);
+                return match self.follow_up(record).await {
+                    Ok(()) => WatchOutcome::Applied(effect),
+                    Err(e) => WatchOutcome::Retry(e),
+                };
             }
-            let step = match &effect {
-                Effect::Moved {
-                    to: JobState::Interrupted,
-                    ending: Some(Ending::System(failure)),
-                } => retry::plan_retry(&mut record, *failure).map(|step| (step, *failure)),
-                _ => None,
-            };
+            let retry = Cause::of(&effect)
+                .and_then(|cause| Some((cause, retry::plan_retry(&mut record, cause)?)));
+            if record.state == JobState::Completed && before != JobState::Completed {
+                // Whoever records the completion registers the model: the lease keeps
+                // duplicates of the event (same batch or another invocation) off it.
+                record.lease_until =
+                    Some(now_epoch_s() + i64::from(self.config.registration_lease_s));
+            }
             let expected = record.next_version();
             match self.store.put_if_version(&record, expected).await {
                 Ok(Write::Written) => {
-                    emit_metrics(&effect, &record);
-                    if let Effect::Moved {
-                        to: JobState::Failed,
-                        ..
-                    } = &effect
-                    {
-                        let reason = record
-                            .reason
-                            .clone()
-                            .unwrap_or_else(|| "training failed".into());
-                        self.alert(AlertKind::JobFailed, &record, reason).await;
-                    }
-                    if let Some((step, failure)) = step
-                        && let Err(e) = self.after_system_failure(&record, step, failure).await
-                    {
-                        return WatchOutcome::Retry(e);
-                    }
-                    return WatchOutcome::Applied(effect);
+                    return match self.after_write(before, record, retry).await {
+                        Ok(()) => WatchOutcome::Applied(effect),
+                        Err(e) => WatchOutcome::Retry(e),
+                    };
                 }
                 // Someone wrote in between (the dispatcher, another event): read again.
                 Ok(Write::Conflict(_)) => continue,
@@ -190,48 +215,61 @@ impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, 
         }
         WatchOutcome::Retry(ServiceError::ConditionFailed("record kept changing".into()))
     }
-}
 
-impl<S: JobStore, T: TrainingService, A: AlertSink, Q: RequestQueue> Watcher<S, T, A, Q> {
-    /// Re-enqueues the request so the dispatcher launches its planned attempt, or alerts that
-    /// the retries are exhausted.
-    async fn after_system_failure(
+    /// What a written change leads to: metrics and alerts for the new state, the launch
+    /// message of a planned retry, the registration of a completed model.
+    async fn after_write(
         &self,
-        record: &trainq_common::JobRecord,
-        step: retry::RetryStep,
-        failure: trainq_common::failure::SystemFailure,
+        before: JobState,
+        record: JobRecord,
+        retry: Option<(Cause, RetryStep)>,
     ) -> Result<(), ServiceError> {
-        let registry = record.registry.map_or("unknown", |r| r.as_str());
-        match step {
-            retry::RetryStep::Planned { .. } => {
-                metrics::emit(registry, &[(Metric::Retried, 1.0)]);
-                if failure.moves_down_the_ladder() {
-                    let reason = record.reason.clone().unwrap_or_default();
-                    self.alert(AlertKind::CapacityPressure, record, reason)
-                        .await;
+        notify::state_metrics(before, &record);
+        match retry {
+            Some((cause, RetryStep::Planned { .. })) => {
+                if cause.is_capacity() {
+                    self.alert(notify::capacity_alert(&record)).await;
                 }
-                self.enqueue_launch(record).await
+                self.enqueue_launch(&record).await
             }
-            retry::RetryStep::Exhausted => {
-                metrics::emit(registry, &[(Metric::Failed, 1.0)]);
-                let reason = record.reason.clone().unwrap_or_default();
-                self.alert(AlertKind::RetriesExhausted, record, reason)
-                    .await;
+            Some((_, RetryStep::Exhausted)) => {
+                self.alert(notify::exhausted_alert(&record)).await;
                 Ok(())
             }
+            None if record.state == JobState::Failed && before != JobState::Failed => {
+                self.alert(notify::failed_alert(&record)).await;
+                Ok(())
+            }
+            None if record.state == JobState::Completed && before != JobState::Completed => {
+                self.register(record).await
+            }
+            None => Ok(()),
         }
     }
 
-    async fn enqueue_launch(&self, record: &trainq_common::JobRecord) -> Result<(), ServiceError> {
+    /// A stale event is also a chance to finish what a crashed predecessor left: send a
+    /// planned retry's launch message again (the dispatcher de-duplicates), or take over a
+    /// registration nobody holds.
+    async fn follow_up(&self, record: JobRecord) -> Result<(), ServiceError> {
+        match record.state {
+            JobState::Retrying => self.enqueue_launch(&record).await,
+            JobState::Completed if register::lease_lapsed(&record) => {
+                self.take_over_registration(record).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn enqueue_launch(&self, record: &JobRecord) -> Result<(), ServiceError> {
         let body = retry::launch_message(record)
             .ok_or_else(|| ServiceError::Permanent("record keeps no request to retry".into()))?;
         self.queue.send(&body).await
     }
 
     /// Alerts are best effort here: the record already says what happened.
-    async fn alert(&self, kind: AlertKind, record: &trainq_common::JobRecord, reason: String) {
-        if let Err(e) = self.alerts.send(&Alert::about(kind, record, reason)).await {
-            warn!(error = %e, alert = kind.detail_type(), "could not send an alert");
+    async fn alert(&self, alert: trainq_common::alert::Alert) {
+        if let Err(e) = self.alerts.send(&alert).await {
+            warn!(error = %e, alert = alert.kind.detail_type(), "could not send an alert");
         }
     }
 }
@@ -241,35 +279,13 @@ fn is_terminal(status: &str) -> bool {
 }
 
 /// Whether the record already knows attempt `number` ended.
-fn attempt_ended(record: &trainq_common::JobRecord, number: u32) -> bool {
+fn attempt_ended(record: &JobRecord, number: u32) -> bool {
     record
         .attempts
         .iter()
         .find(|a| a.number == number)
         .and_then(|a| a.status.as_deref())
         .is_some_and(is_terminal)
-}
-
-/// `Completed` (with the request's spot savings) and `Failed` as EMF lines.
-fn emit_metrics(effect: &Effect, record: &trainq_common::JobRecord) {
-    let registry = record.registry.map_or("unknown", |r| r.as_str());
-    match effect {
-        Effect::Moved {
-            to: JobState::Completed,
-            ..
-        } => {
-            let mut values = vec![(Metric::Completed, 1.0)];
-            if let Some(savings) = spot_savings_percent(&record.attempts) {
-                values.push((Metric::SpotSavings, savings));
-            }
-            metrics::emit(registry, &values);
-        }
-        Effect::Moved {
-            to: JobState::Failed,
-            ..
-        } => metrics::emit(registry, &[(Metric::Failed, 1.0)]),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

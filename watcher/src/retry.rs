@@ -1,15 +1,49 @@
-//! Retries of system failures: the next attempt is planned in the record (next rung of the
-//! fallback ladder, same checkpoint prefix, within the budget) and the request goes back on
-//! the requests queue, where the dispatcher launches it with all its guarantees (launch lease,
-//! deterministic job name, deferral under throttling and quotas).
+//! Retries: after a system failure (or a user failure the request asked to retry) the next
+//! attempt is planned in the record (next rung of the fallback ladder, same checkpoint
+//! prefix, within the budget) and the request goes back on the requests queue, where the
+//! dispatcher launches it with all its guarantees (launch lease, deterministic job name,
+//! deferral under throttling and quotas).
 
-use trainq_common::failure::SystemFailure;
-use trainq_common::ladder::{RetryPlan, next_attempt};
+use trainq_common::failure::{Ending, SystemFailure};
+use trainq_common::ladder::{RetryPlan, after_user_failure, next_attempt};
 use trainq_common::launch::Rung;
 use trainq_common::state::JobState;
+use trainq_common::tracking::Effect;
 use trainq_common::{Attempt, JobRecord};
 
-/// What a system failure led to.
+/// Why an attempt is being retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// The platform lost it.
+    System(SystemFailure),
+    /// The training code or its data failed, and the request allows retrying that.
+    User,
+}
+
+impl Cause {
+    /// The cause of a retry for an event's effect, if the effect ended an attempt in a way
+    /// that may be retried.
+    pub(crate) fn of(effect: &Effect) -> Option<Self> {
+        match effect {
+            Effect::Moved {
+                to: JobState::Interrupted,
+                ending: Some(Ending::System(f)),
+            } => Some(Self::System(*f)),
+            Effect::Moved {
+                to: JobState::Failed,
+                ending: Some(Ending::User),
+            } => Some(Self::User),
+            _ => None,
+        }
+    }
+
+    /// Whether capacity is what was missing (a `Training Capacity Pressure` alert).
+    pub(crate) fn is_capacity(self) -> bool {
+        matches!(self, Self::System(f) if f.moves_down_the_ladder())
+    }
+}
+
+/// What a retryable ending led to.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RetryStep {
     /// Attempt `attempt` is planned on `rung`; the request must be re-enqueued.
@@ -23,25 +57,35 @@ pub(crate) enum RetryStep {
     Exhausted,
 }
 
-/// Plans what follows a system failure of the record's current attempt, in place (the record
-/// is `Interrupted`; it becomes `Retrying` or `Failed`). `None` when the record cannot say
-/// (no request or attempt kept), which leaves it `Interrupted` for an operator.
-pub(crate) fn plan_retry(record: &mut JobRecord, failure: SystemFailure) -> Option<RetryStep> {
+/// Plans what follows the end of the record's current attempt, in place: the record becomes
+/// `Retrying` (with the new attempt) or `Failed`. `None` when there is nothing to plan: a
+/// user failure the request does not retry, or a record that keeps no request or attempt
+/// (left as it is for an operator).
+pub(crate) fn plan_retry(record: &mut JobRecord, cause: Cause) -> Option<RetryStep> {
     let request = record.request.clone()?;
     let current = record.current_attempt()?;
-    let (number, rung) = (
-        current.number,
-        Rung {
-            instance_type: current.instance_type.clone(),
-            spot: current.spot,
-        },
-    );
-    match next_attempt(&request, number, &rung, failure) {
+    let number = current.number;
+    let rung = Rung {
+        instance_type: current.instance_type.clone(),
+        spot: current.spot,
+    };
+    let plan = match cause {
+        Cause::System(failure) => next_attempt(&request, number, &rung, failure),
+        Cause::User => after_user_failure(&request, number, &rung)?,
+    };
+    let what = match cause {
+        Cause::System(failure) => format!("{failure:?}"),
+        Cause::User => record
+            .reason
+            .clone()
+            .unwrap_or_else(|| "a failure of the training code".into()),
+    };
+    match plan {
         RetryPlan::Retry { attempt, rung } => {
             record.transition(JobState::Retrying).ok()?;
             let how = if rung.spot { "spot" } else { "on demand" };
             record.reason = Some(format!(
-                "attempt {number} lost ({failure:?}); attempt {attempt} on {} {how}",
+                "attempt {number} lost ({what}); attempt {attempt} on {} {how}",
                 rung.instance_type
             ));
             record.attempts.push(Attempt::planned(
@@ -53,9 +97,11 @@ pub(crate) fn plan_retry(record: &mut JobRecord, failure: SystemFailure) -> Opti
             Some(RetryStep::Planned { attempt, rung })
         }
         RetryPlan::Exhausted => {
-            record.transition(JobState::Failed).ok()?;
+            if record.state != JobState::Failed {
+                record.transition(JobState::Failed).ok()?;
+            }
             record.reason = Some(format!(
-                "retries exhausted after {number} attempts; the last was lost to {failure:?}"
+                "retries exhausted after {number} attempts; the last was lost to {what}"
             ));
             Some(RetryStep::Exhausted)
         }

@@ -79,12 +79,10 @@ fn name_of(input: &Value) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'trainingJobName' failed to satisfy constraint: Member must not be null"))
 }
 
+/// What SageMaker answers for a training job that does not exist: a `ValidationException`
+/// (not `ResourceNotFound`, whatever the API model says; aws/aws-sdk#165).
 fn not_found(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ResourceNotFound",
-        format!("Requested resource not found: training job {name}"),
-    )
+    ApiError::validation(format!("Requested resource not found: training job {name}"))
 }
 
 impl Jobs {

@@ -1,0 +1,263 @@
+//! Model registration: where a completed request's model goes (a package group per registry,
+//! customer and project), what the package carries, and whether the request's approval gate
+//! lets it through. Pure: the watcher builds the spec here and hands it to the
+//! [`crate::ports::ModelRegistry`] port.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::naming::model_package_group_name;
+use crate::record::{Attempt, JobRecord};
+use crate::registry::RegistryConfig;
+use crate::request::Approval;
+
+/// SageMaker's limits on `CustomerMetadataProperties`.
+const MAX_METADATA_ENTRIES: usize = 50;
+const MAX_METADATA_KEY: usize = 128;
+const MAX_METADATA_VALUE: usize = 256;
+
+/// Prefix of the metadata keys that carry final metrics (`metric:validation:accuracy`).
+pub const METRIC_KEY_PREFIX: &str = "metric:";
+
+/// A model package's approval status, as SageMaker spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalStatus {
+    /// Deployable.
+    Approved,
+    /// Waits for a person (`trainq models approve`).
+    PendingManualApproval,
+}
+
+impl ApprovalStatus {
+    /// SageMaker's `ModelApprovalStatus` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "Approved",
+            Self::PendingManualApproval => "PendingManualApproval",
+        }
+    }
+}
+
+/// What the request's approval gate decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateDecision {
+    /// The status the package is registered with.
+    pub status: ApprovalStatus,
+    /// Why the gate held the model back (a `Model Held By Gate` alert); `None` when there was
+    /// no gate or it passed.
+    pub held: Option<String>,
+}
+
+/// Applies the gate: metric ≥ min → `Approved`; below it, or not reported → held for manual
+/// approval; no gate → `PendingManualApproval` (a person approves every ungated model).
+pub fn decide(gate: Option<&Approval>, metrics: &BTreeMap<String, f64>) -> GateDecision {
+    let Some(gate) = gate else {
+        return GateDecision {
+            status: ApprovalStatus::PendingManualApproval,
+            held: None,
+        };
+    };
+    let held = |why: String| GateDecision {
+        status: ApprovalStatus::PendingManualApproval,
+        held: Some(why),
+    };
+    match metrics.get(&gate.metric) {
+        Some(v) if v.is_finite() && *v >= gate.min => GateDecision {
+            status: ApprovalStatus::Approved,
+            held: None,
+        },
+        Some(v) => held(format!(
+            "`{}` = {v} is below the gate's minimum {}",
+            gate.metric, gate.min
+        )),
+        None => held(format!(
+            "`{}` was not reported by the job; the gate needs it ≥ {}",
+            gate.metric, gate.min
+        )),
+    }
+}
+
+/// Everything CreateModelPackage (and the group it goes into) needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPackageSpec {
+    /// The model package group: `<registry prefix>-<customer>-<project>`.
+    pub group: String,
+    /// The group's description, used when it is created.
+    pub group_description: String,
+    /// Tags of the group: request-independent (`trainq:registry`, customer, project).
+    pub group_tags: Vec<(String, String)>,
+    /// The package description; it names the job, which is how a package already registered
+    /// for this job is found again (see [`Self::job_name`]).
+    pub description: String,
+    /// The training job whose model this is: the registration's idempotency key.
+    pub job_name: String,
+    /// The image, in the request's own registry.
+    pub image_uri: String,
+    /// `model.tar.gz` of the completed job.
+    pub model_data_url: String,
+    /// From the approval gate.
+    pub approval: ApprovalStatus,
+    /// `CustomerMetadataProperties`: request id, job, dataset, experiment, final metrics.
+    pub metadata: BTreeMap<String, String>,
+    /// The job's end (epoch ms): no package for it can be older, which bounds the lookup.
+    pub not_before_ms: i64,
+}
+
+/// Why a completed request cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RegistrationError {
+    /// The record keeps no validated request.
+    #[error("the record keeps no request")]
+    NoRequest,
+    /// No attempt of the record completed.
+    #[error("no attempt of the request completed")]
+    NoCompletedAttempt,
+    /// The completed attempt has no model artifact.
+    #[error("job `{0}` completed without a model artifact")]
+    NoArtifact(String),
+    /// The registry config given is not the request's (a research request must never reach a
+    /// production group).
+    #[error("a `{request}` request cannot be registered in the `{given}` registry")]
+    WrongRegistry {
+        /// The request's registry.
+        request: &'static str,
+        /// The registry config passed in.
+        given: &'static str,
+    },
+}
+
+/// The completed attempt of a record (the newest one with status `Completed`).
+pub fn completed_attempt(record: &JobRecord) -> Option<&Attempt> {
+    record
+        .attempts
+        .iter()
+        .rev()
+        .find(|a| a.status.as_deref() == Some("Completed"))
+}
+
+/// The package to register for a completed record, and the gate's decision.
+pub fn package_spec(
+    record: &JobRecord,
+    registry: &RegistryConfig,
+) -> Result<(ModelPackageSpec, GateDecision), RegistrationError> {
+    let request = record
+        .request
+        .as_ref()
+        .ok_or(RegistrationError::NoRequest)?;
+    if request.registry != registry.kind {
+        return Err(RegistrationError::WrongRegistry {
+            request: request.registry.as_str(),
+            given: registry.kind.as_str(),
+        });
+    }
+    let attempt = completed_attempt(record).ok_or(RegistrationError::NoCompletedAttempt)?;
+    let model_data_url = attempt
+        .model_artifact
+        .clone()
+        .ok_or_else(|| RegistrationError::NoArtifact(attempt.job_name.clone()))?;
+    let decision = decide(request.approval.as_ref(), &attempt.final_metrics);
+
+    let mut metadata = BTreeMap::new();
+    let mut put = |k: &str, v: &str| {
+        if metadata.len() < MAX_METADATA_ENTRIES {
+            metadata.insert(
+                cut(&metadata_key(k), MAX_METADATA_KEY),
+                cut(v, MAX_METADATA_VALUE),
+            );
+        }
+    };
+    put("trainq:request-id", &record.request_id.to_string());
+    put("trainq:job-name", &attempt.job_name);
+    put("trainq:attempt", &attempt.number.to_string());
+    put("trainq:instance-type", &attempt.instance_type);
+    put("trainq:registry", request.registry.as_str());
+    put("trainq:customer", &request.customer);
+    put("trainq:project", &request.project);
+    put("trainq:dataset-version", &request.dataset.version);
+    put("trainq:image", &request.image);
+    if let Some(exp) = &request.experiment {
+        put("trainq:experiment", &exp.id);
+        if let Some(trial) = &exp.trial {
+            put("trainq:trial", trial);
+        }
+    }
+    if let Some(why) = &decision.held {
+        put("trainq:held-by-gate", why);
+    }
+    for (name, value) in &attempt.final_metrics {
+        put(&format!("{METRIC_KEY_PREFIX}{name}"), &value.to_string());
+    }
+
+    let group = model_package_group_name(
+        &registry.model_package_group_prefix,
+        &request.customer,
+        &request.project,
+    );
+    let spec = ModelPackageSpec {
+        group_description: format!(
+            "trainq {} models of {}/{}",
+            request.registry, request.customer, request.project
+        ),
+        group_tags: vec![
+            ("trainq:registry".into(), request.registry.as_str().into()),
+            ("trainq:customer".into(), request.customer.clone()),
+            ("trainq:project".into(), request.project.clone()),
+        ],
+        description: package_description(&attempt.job_name, &request.dataset.version),
+        job_name: attempt.job_name.clone(),
+        image_uri: registry.image_uri(&request.image),
+        model_data_url,
+        approval: decision.status,
+        metadata,
+        not_before_ms: attempt_end_ms(attempt),
+        group,
+    };
+    Ok((spec, decision))
+}
+
+/// The package description: it starts with the job name, which the lookup matches on.
+pub fn package_description(job_name: &str, dataset_version: &str) -> String {
+    format!("{job_name}: trained by trainq on dataset {dataset_version}")
+}
+
+/// Whether a package description says it holds `job_name`'s model.
+pub fn describes_job(description: &str, job_name: &str) -> bool {
+    description
+        .strip_prefix(job_name)
+        .is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// The attempt's end in epoch ms, less a margin for clocks; 0 (no bound) when unknown.
+fn attempt_end_ms(attempt: &Attempt) -> i64 {
+    const CLOCK_MARGIN_MS: i64 = 10 * 60 * 1000;
+    attempt
+        .ended_at
+        .as_deref()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map_or(0, |t| (t.unix_timestamp() * 1000 - CLOCK_MARGIN_MS).max(0))
+}
+
+/// SageMaker's metadata keys allow letters, digits, spaces and `_.:/=+-@`; anything else
+/// becomes `_`.
+fn metadata_key(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn cut(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+#[path = "registration_tests.rs"]
+mod tests;

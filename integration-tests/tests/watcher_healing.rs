@@ -1,0 +1,105 @@
+//! Nothing stranded: lost events are healed by the reconcile schedule, and a retry that meets
+//! a quota is deferred and launched later, over the wire.
+
+use serde_json::json;
+use trainq_common::RegistryKind;
+use trainq_common::naming::job_name;
+use trainq_common::state::JobState;
+use trainq_common::testing::sample_request;
+use trainq_integration_tests::events::fresh;
+use trainq_integration_tests::world::World;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_completion_is_healed_by_the_reconcile() {
+    let w = World::new().await;
+    let id = w.launch(&fresh(sample_request())).await;
+    let job = job_name(id, 1);
+    w.finish_job(
+        &job,
+        json!({"status": "Completed", "billable_s": 30, "training_s": 90,
+        "metrics": {"validation:accuracy": 0.99}}),
+    )
+    .await;
+    let dropped = w.take_events(&job).await;
+    assert_eq!(dropped.len(), 2, "both events lost");
+    assert_eq!(w.record(id).await.unwrap().state, JobState::InProgress);
+
+    let report = w.reconcile().await;
+    assert_eq!(
+        (report.checked, report.healed, report.unresolved),
+        (1, 1, 0)
+    );
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Registered);
+    assert_eq!(record.attempts[0].billable_s, Some(30));
+    assert_eq!(
+        record.attempts[0].final_metrics["validation:accuracy"],
+        0.99
+    );
+    let packages = w
+        .model_packages(&w.sample_group(RegistryKind::Production))
+        .await;
+    assert_eq!(packages.len(), 1);
+    assert_eq!(w.reconcile().await.checked, 0, "nothing left to heal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_spot_loss_is_healed_and_retried_on_the_next_rung() {
+    let w = World::new().await;
+    let id = w.launch(&fresh(sample_request())).await;
+    let job = job_name(id, 1);
+    w.finish_job(
+        &job,
+        json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded"}),
+    )
+    .await;
+    w.take_events(&job).await;
+
+    w.reconcile().await;
+    assert_eq!(w.record(id).await.unwrap().state, JobState::Retrying);
+    w.drain(&w.dispatcher()).await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    assert_eq!(record.attempts[1].instance_type, "ml.g4dn.xlarge");
+    assert_eq!(record.attempts[0].status.as_deref(), Some("Stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_meets_a_quota_is_deferred_then_launched() {
+    let w = World::new().await;
+    let id = w.launch(&fresh(sample_request())).await;
+    // The fallback rung has no quota left.
+    w.set_faults(json!({"quotas": {"ml.g4dn.xlarge": 0}})).await;
+    w.finish_job(
+        &job_name(id, 1),
+        json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded"}),
+    )
+    .await;
+    w.drain_events().await;
+
+    // One delivery of the retry message: refused by the quota, deferred, kept on the queue.
+    let dispatcher = w.dispatcher();
+    let messages = trainq_integration_tests::esm::receive(&w.sqs, &w.names.queue_url, 5).await;
+    assert_eq!(messages.len(), 1, "the watcher's launch message");
+    let event = trainq_integration_tests::esm::to_event(&messages, &w.names.queue_arn);
+    let response = dispatcher.handle_batch(&event).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "kept for later");
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Deferred);
+    assert!(record.reason.unwrap().starts_with("quota exceeded"));
+
+    w.set_faults(json!({})).await;
+    w.drain(&dispatcher).await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    assert_eq!(record.attempts.len(), 2);
+    assert!(record.attempts[1].job_arn.is_some());
+    let stats = w.stats().await;
+    assert_eq!(
+        (
+            stats["quota_refused"].clone(),
+            stats["jobs_created"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+}

@@ -1,0 +1,163 @@
+//! The scheduled reconcile: records left in a non-terminal state longer than
+//! `TRAINQ_RECONCILE_AFTER_S` are checked against SageMaker and moved by the same code the
+//! events go through, so a lost event (or a crashed follow-up) cannot strand a request.
+//!
+//! | state | what the reconcile does |
+//! |---|---|
+//! | `Launching` (lease lapsed), `InProgress` | DescribeTrainingJob of the current attempt → applied like an event; a launch that never reached SageMaker is re-enqueued |
+//! | `Retrying` | the launch message is sent again (the dispatcher de-duplicates) |
+//! | `Completed` (lease lapsed) | the model is registered |
+//!
+//! `Deferred` records wait for their own message on the requests queue, and `Interrupted`
+//! ones (a record that kept no request) need a person: neither is touched.
+
+use std::collections::BTreeMap;
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use tracing::{Instrument, error, info, info_span};
+use trainq_common::metrics::{self, Metric, NO_REGISTRY};
+use trainq_common::ports::{AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService};
+use trainq_common::state::JobState;
+use trainq_common::time_util::{now_epoch_s, to_rfc3339};
+use trainq_common::tracking::Effect;
+use trainq_common::{JobRecord, ServiceError};
+
+use crate::register::lease_lapsed;
+use crate::{WatchOutcome, Watcher};
+
+/// The states a record can be stranded in by a lost event, in the order they are checked.
+const STRANDABLE: [JobState; 4] = [
+    JobState::Launching,
+    JobState::InProgress,
+    JobState::Retrying,
+    JobState::Completed,
+];
+
+/// Records checked at once (each costs a DescribeTrainingJob or a registration).
+const CONCURRENCY: usize = 8;
+
+/// What one reconcile run did; also the scheduled invocation's response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// Stale records looked at.
+    pub checked: usize,
+    /// Records moved, re-enqueued or registered.
+    pub healed: usize,
+    /// Records that could not be checked (an error, a job SageMaker does not know).
+    pub unresolved: usize,
+}
+
+/// What checking one record came to.
+enum Check {
+    Healed,
+    Unchanged,
+    Unresolved,
+}
+
+impl<S, T, A, Q, M> Watcher<S, T, A, Q, M>
+where
+    S: JobStore,
+    T: TrainingService,
+    A: AlertSink,
+    Q: RequestQueue,
+    M: ModelRegistry,
+{
+    /// One reconcile run over every strandable state.
+    pub async fn reconcile(&self) -> ReconcileReport {
+        let cutoff = now_epoch_s() - i64::from(self.config.reconcile_after_s);
+        let cutoff = time::OffsetDateTime::from_unix_timestamp(cutoff)
+            .map(to_rfc3339)
+            .unwrap_or_default();
+        let mut report = ReconcileReport::default();
+        let mut healed_by_registry: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for state in STRANDABLE {
+            let max = self.config.reconcile_max as usize;
+            let records = match self.store.list_stale(state, &cutoff, max).await {
+                Ok(records) => records,
+                Err(e) => {
+                    error!(error = %e, %state, "could not list stale records");
+                    report.unresolved += 1;
+                    continue;
+                }
+            };
+            let checks: Vec<(Option<&'static str>, Check)> = stream::iter(records)
+                .map(|r| async move {
+                    let registry = r.registry.map(|k| k.as_str());
+                    let span =
+                        info_span!("reconcile", request_id = %r.request_id, state = %r.state);
+                    (registry, self.check(r).instrument(span).await)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for (registry, check) in checks {
+                report.checked += 1;
+                match check {
+                    Check::Healed => {
+                        report.healed += 1;
+                        *healed_by_registry
+                            .entry(registry.unwrap_or(NO_REGISTRY))
+                            .or_default() += 1;
+                    }
+                    Check::Unchanged => {}
+                    Check::Unresolved => report.unresolved += 1,
+                }
+            }
+        }
+        for (registry, n) in healed_by_registry {
+            metrics::emit(registry, &[(Metric::Reconciled, n as f64)]);
+        }
+        info!(?report, "reconcile finished");
+        report
+    }
+
+    /// Checks one stale record against SageMaker and heals it.
+    async fn check(&self, record: JobRecord) -> Check {
+        let result = match record.state {
+            JobState::Launching if !lease_lapsed(&record) => Ok(Check::Unchanged),
+            JobState::Launching | JobState::InProgress => self.check_job(&record).await,
+            JobState::Retrying => self.enqueue_launch(&record).await.map(|()| Check::Healed),
+            JobState::Completed if lease_lapsed(&record) => self
+                .take_over_registration(record)
+                .await
+                .map(|()| Check::Healed),
+            _ => Ok(Check::Unchanged),
+        };
+        result.unwrap_or_else(|e| {
+            error!(error = %e, "could not reconcile the record");
+            Check::Unresolved
+        })
+    }
+
+    /// Asks SageMaker about the current attempt and applies the answer like an event.
+    async fn check_job(&self, record: &JobRecord) -> Result<Check, ServiceError> {
+        let Some(attempt) = record.current_attempt() else {
+            error!("a launched record without an attempt");
+            return Ok(Check::Unresolved);
+        };
+        match self.training.describe_training_job(&attempt.job_name).await {
+            Ok(truth) => {
+                let outcome = self
+                    .record(record.request_id, attempt.number, truth, true)
+                    .await;
+                Ok(match outcome {
+                    WatchOutcome::Applied(Effect::Moved { .. } | Effect::AttemptUpdated) => {
+                        Check::Healed
+                    }
+                    WatchOutcome::Applied(_) => Check::Unchanged,
+                    _ => Check::Unresolved,
+                })
+            }
+            // The launch never reached SageMaker and its message is gone: launch it again.
+            Err(ServiceError::NotFound(_)) if record.state == JobState::Launching => {
+                self.enqueue_launch(record).await.map(|()| Check::Healed)
+            }
+            Err(ServiceError::NotFound(_)) => {
+                error!(job_name = %attempt.job_name, "SageMaker does not know a running attempt's job");
+                Ok(Check::Unresolved)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Events keep records true: ordering, duplicates, failures, faults.
+
+use serde_json::json;
+use trainq_common::ServiceError;
+use trainq_common::alert::AlertKind;
+use trainq_common::naming::job_name;
+use trainq_common::state::JobState;
+use trainq_common::tracking::Effect;
+
+use super::{ID, World, event};
+use crate::WatchOutcome;
+
+#[tokio::test]
+async fn the_first_event_marks_a_launching_request_in_progress() {
+    let w = World::with_record(JobState::Launching);
+    let outcome = w
+        .watcher()
+        .handle_event(&event("InProgress", "Starting", 10))
+        .await;
+    assert_eq!(
+        outcome,
+        WatchOutcome::Applied(Effect::Moved {
+            to: JobState::InProgress,
+            ending: None
+        })
+    );
+    assert_eq!(w.record().state, JobState::InProgress);
+    assert_eq!(w.record().version, 2);
+}
+
+#[tokio::test]
+async fn terminal_events_take_billing_and_metrics_from_describe() {
+    let w = World::with_record(JobState::InProgress);
+    w.job_completed(1, 30, &[("validation:accuracy", 0.97)]);
+    let outcome = w
+        .watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    assert!(matches!(
+        outcome,
+        WatchOutcome::Applied(Effect::Moved {
+            to: JobState::Completed,
+            ..
+        })
+    ));
+    let a = &w.record().attempts[0];
+    assert_eq!((a.billable_s, a.training_s), (Some(120), Some(400)));
+    assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
+    assert_eq!(
+        a.model_artifact.as_deref(),
+        Some(
+            format!(
+                "s3://prod-models/output/{}/output/model.tar.gz",
+                job_name(ID, 1)
+            )
+            .as_str()
+        )
+    );
+}
+
+#[tokio::test]
+async fn duplicated_and_out_of_order_events_never_move_the_record_back() {
+    let w = World::with_record(JobState::InProgress);
+    w.job_completed(1, 30, &[]);
+    let d = w.watcher();
+    d.handle_event(&event("InProgress", "Training", 20)).await;
+    d.handle_event(&event("Completed", "Completed", 30)).await;
+    assert_eq!(w.record().state, JobState::Registered);
+    let version = w.record().version;
+    for late in [
+        event("InProgress", "Training", 20),
+        event("InProgress", "Starting", 10),
+        event("Completed", "Completed", 30),
+    ] {
+        assert_eq!(
+            d.handle_event(&late).await,
+            WatchOutcome::Applied(Effect::Stale)
+        );
+    }
+    assert_eq!(w.record().state, JobState::Registered);
+    assert_eq!(w.record().version, version, "stale events write nothing");
+    assert_eq!(w.models.packages.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_user_failure_ends_failed_with_an_alert() {
+    let w = World::with_record(JobState::InProgress);
+    let mut failed = event("Failed", "Failed", 40);
+    failed["detail"]["FailureReason"] = json!("AlgorithmError: train.py exited with code 1");
+    w.watcher().handle_event(&failed).await;
+    let r = w.record();
+    assert_eq!(r.state, JobState::Failed);
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("AlgorithmError: train.py exited with code 1")
+    );
+    let alerts = w.alerts.sent.lock().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, AlertKind::JobFailed);
+    assert_eq!(
+        alerts[0].detail.job_name.as_deref(),
+        Some(job_name(ID, 1).as_str())
+    );
+}
+
+#[tokio::test]
+async fn foreign_and_unreadable_events_are_ignored_not_retried() {
+    let w = World::with_record(JobState::InProgress);
+    let mut foreign = event("Completed", "Completed", 30);
+    foreign["detail"]["TrainingJobName"] = json!("someone-elses-job");
+    let outcome = w.watcher().handle_event(&foreign).await;
+    assert_eq!(outcome, WatchOutcome::NotOurs("someone-elses-job".into()));
+    let mut broken = event("Completed", "Completed", 30);
+    broken["detail"]["LastModifiedTime"] = json!("soon");
+    let outcome = w.watcher().handle_event(&broken).await;
+    let WatchOutcome::Unreadable(reason) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.contains("detail.LastModifiedTime"), "{reason}");
+    assert!(!outcome.redeliver());
+    assert_eq!(w.record().version, 1);
+}
+
+#[tokio::test]
+async fn a_store_fault_brings_the_event_back() {
+    let w = World::with_record(JobState::InProgress);
+    let fault = ServiceError::Throttled("ProvisionedThroughputExceeded".into());
+    w.store
+        .write_script
+        .lock()
+        .unwrap()
+        .push_back(Some(fault.clone()));
+    let outcome = w
+        .watcher()
+        .handle_event(&event("InProgress", "Training", 20))
+        .await;
+    assert_eq!(outcome, WatchOutcome::Retry(fault));
+    assert!(outcome.redeliver());
+    let outcome = w
+        .watcher()
+        .handle_event(&event("InProgress", "Training", 20))
+        .await;
+    assert_eq!(outcome, WatchOutcome::Applied(Effect::AttemptUpdated));
+}
+
+#[tokio::test]
+async fn a_trainq_job_without_a_record_is_reported() {
+    let w = World::default();
+    let outcome = w
+        .watcher()
+        .handle_event(&event("InProgress", "Starting", 10))
+        .await;
+    assert_eq!(outcome, WatchOutcome::NoRecord);
+}
