@@ -100,7 +100,10 @@ async fn a_valid_request_launches_one_job_and_records_the_attempt() {
     assert_eq!(record.state, JobState::InProgress);
     assert_eq!(record.version, 2, "one claim + one launch write");
     assert_eq!(record.lease_until, None);
-    assert_eq!(record.enqueued_at.as_deref(), Some("2026-11-18T11:06:40.000Z"));
+    assert_eq!(
+        record.enqueued_at.as_deref(),
+        Some("2026-11-18T11:06:40.000Z")
+    );
     let attempt = &record.attempts[0];
     assert!(
         attempt
