@@ -116,8 +116,8 @@ impl Model {
                     if h[j] > 0.0 {
                         let dh = dz * self.w2[j];
                         gb1[j] += dh;
-                        for k in 0..inputs {
-                            g1[j][k] += dh * xs[k];
+                        for (g, x) in g1[j].iter_mut().zip(&xs) {
+                            *g += dh * x;
                         }
                     }
                 }
@@ -126,8 +126,8 @@ impl Model {
             for j in 0..hidden {
                 self.w2[j] -= step * g2[j];
                 self.b1[j] -= step * gb1[j];
-                for k in 0..inputs {
-                    self.w1[j][k] -= step * g1[j][k];
+                for (w, g) in self.w1[j].iter_mut().zip(&g1[j]) {
+                    *w -= step * g;
                 }
             }
             self.b2 -= step * gb2;
