@@ -58,3 +58,26 @@ impl World {
         }
     }
 }
+
+impl World {
+    /// Runs the pipeline (the watcher on its events, the dispatcher on retries) until the
+    /// request's record is in one of `states`; panics after `limit`.
+    pub async fn run_until(
+        &self,
+        id: Uuid,
+        states: &[trainq_common::JobState],
+        limit: std::time::Duration,
+    ) -> trainq_common::JobRecord {
+        let dispatcher = self.dispatcher();
+        crate::poll::until(
+            &format!("request {id} to reach {states:?}"),
+            limit,
+            || async {
+                self.drain_events().await;
+                self.drain(&dispatcher).await;
+                self.record(id).await.filter(|r| states.contains(&r.state))
+            },
+        )
+        .await
+    }
+}

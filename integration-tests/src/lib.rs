@@ -10,6 +10,7 @@
 //!   handler, delete what it did not report as failed.
 
 pub mod crash;
+pub mod datasets;
 pub mod esm;
 pub mod events;
 pub mod models;

@@ -12,7 +12,7 @@ use trainq_common::naming::model_package_group_name;
 use trainq_common::ports::JobStore;
 use trainq_common::testing::sample_env;
 use trainq_common::{JobRecord, RegistryKind};
-use trainq_devstack::sagemaker::{LocalSageMaker, bind_loopback};
+use trainq_devstack::sagemaker::{LocalSageMaker, RunnerConfig, bind_loopback};
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
 use trainq_infra::{
     DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry, SageMakerTraining, SqsRequestQueue,
@@ -62,6 +62,26 @@ pub struct World {
 impl World {
     /// Starts the endpoint and creates the resources.
     pub async fn new() -> Self {
+        let listener = bind_loopback(0).await.expect("bind");
+        Self::with_endpoint(LocalSageMaker::spawn(listener, moto::url()).expect("endpoint")).await
+    }
+
+    /// A world whose endpoint runs the jobs of `defect-classifier` images with `trainer` (the
+    /// defect trainer's executable), each in a directory of its own under `work_dir`.
+    pub async fn running(trainer: &str, work_dir: &std::path::Path) -> Self {
+        let runner = RunnerConfig {
+            work_dir: work_dir.to_owned(),
+            images: [("defect-classifier".to_owned(), vec![trainer.to_owned()])].into(),
+            stop_grace_s: 5,
+        };
+        let listener = bind_loopback(0).await.expect("bind");
+        let endpoint = LocalSageMaker::spawn_running(listener, moto::url(), runner)
+            .await
+            .expect("endpoint");
+        Self::with_endpoint(endpoint).await
+    }
+
+    async fn with_endpoint(endpoint: LocalSageMaker) -> Self {
         let moto_url = moto::url();
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
@@ -76,8 +96,6 @@ impl World {
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .load()
             .await;
-        let endpoint = LocalSageMaker::spawn(bind_loopback(0).await.expect("bind"), moto_url)
-            .expect("endpoint");
         let sagemaker = aws_sdk_sagemaker::Client::from_conf(
             aws_sdk_sagemaker::config::Builder::from(&sdk)
                 .endpoint_url(endpoint.url())

@@ -1,6 +1,6 @@
 //! Faults the endpoint injects on request, and the counters tests read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,16 @@ pub struct Faults {
     /// Instance type → instances that may run at once; beyond it CreateTrainingJob answers
     /// `ResourceLimitExceeded` as AWS does for the account-level quota.
     pub quotas: BTreeMap<String, u32>,
+    /// Instance types without capacity: jobs that run there fail before training with
+    /// `CapacityError` (jobs that run as processes only).
+    pub capacity_errors: BTreeSet<String>,
+    /// Instance types whose spot capacity is lost: a spot job there is interrupted after its
+    /// first checkpoint and, capacity not coming back within MaxWait, ends `Stopped` with
+    /// `MaxWaitTimeExceeded`.
+    pub spot_capacity_lost: BTreeSet<String>,
+    /// Instance type → spot interruptions each spot job there suffers (one after each new
+    /// checkpoint); the job resumes from its checkpoints every time.
+    pub spot_interruptions: BTreeMap<String, u32>,
 }
 
 /// Counters (`GET /_devstack/stats`).

@@ -1,5 +1,6 @@
 //! The endpoint's training jobs: created, described, listed and stopped as SageMaker does.
-//! (Running them as local processes comes with the devstack issue.)
+//! Jobs whose image maps to a local command run as processes ([`super::runner`]); the others
+//! stay `InProgress` until stopped or ended through the control API.
 
 use std::collections::BTreeMap;
 
@@ -7,64 +8,13 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::faults::Faults;
+use super::job::Job;
 use super::protocol::ApiError;
+use super::runner::Control;
 use super::validate;
 
 /// The account id the endpoint reports (moto's default).
 pub(super) const ACCOUNT_ID: &str = "123456789012";
-
-/// One training job.
-struct Job {
-    input: Value,
-    arn: String,
-    status: String,
-    secondary_status: String,
-    billable_s: Option<u64>,
-    training_s: Option<u64>,
-    failure_reason: Option<String>,
-    metrics: Vec<(String, f64)>,
-    transitions: Vec<Value>,
-    created: f64,
-    modified: f64,
-    ended: Option<f64>,
-}
-
-impl Job {
-    fn instance_type(&self) -> &str {
-        self.input
-            .pointer("/ResourceConfig/InstanceType")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    }
-
-    fn instances(&self) -> u32 {
-        self.input
-            .pointer("/ResourceConfig/InstanceCount")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(1)
-    }
-
-    fn is_running(&self) -> bool {
-        matches!(self.status.as_str(), "InProgress" | "Stopping")
-    }
-
-    fn set_secondary(&mut self, status: &str, message: &str) {
-        // Strictly increasing, so every change is newer than the last (events order by it).
-        let now = now().max(self.modified + 0.001);
-        if let Some(last) = self.transitions.last_mut() {
-            last["EndTime"] = json!(now);
-        }
-        self.transitions
-            .push(json!({"Status": status, "StartTime": now, "StatusMessage": message}));
-        self.secondary_status = status.to_owned();
-        self.modified = now;
-    }
-}
-
-fn now() -> f64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
-}
 
 /// All jobs of one endpoint, by name.
 #[derive(Default)]
@@ -140,22 +90,7 @@ impl Jobs {
                 ));
             }
         }
-        let t = now();
-        let mut job = Job {
-            input: input.clone(),
-            arn: arn.clone(),
-            status: "InProgress".into(),
-            secondary_status: "Starting".into(),
-            billable_s: None,
-            training_s: None,
-            failure_reason: None,
-            metrics: Vec::new(),
-            transitions: Vec::new(),
-            created: t,
-            modified: t,
-            ended: None,
-        };
-        job.set_secondary("Starting", "Launching requested ML instances");
+        let job = Job::new(input.clone(), arn.clone());
         self.by_name.insert(name, job);
         Ok(json!({"TrainingJobArn": arn}))
     }
@@ -245,12 +180,38 @@ impl Jobs {
                 job.status
             )));
         }
-        // No process runs yet (execution comes with the devstack issue), so stopping is immediate.
         job.set_secondary("Stopping", "Stopping the training job");
-        job.set_secondary("Stopped", "Training job stopped");
-        job.status = "Stopped".into();
-        job.ended = Some(job.modified);
+        match &job.control {
+            // The runner sends SIGTERM, waits out the grace period and ends the job `Stopped`.
+            Some(control) => {
+                job.status = "Stopping".into();
+                let _ = control.send(Control::Stop);
+            }
+            None => job.end("Stopped", "Stopped", "Training job stopped"),
+        }
         Ok(json!({}))
+    }
+
+    /// Interrupts a running spot job as a spot reclaim would (`POST
+    /// /_devstack/jobs/{name}/interrupt`): the process gets SIGTERM, the job goes `Interrupted`
+    /// and resumes from its checkpoints.
+    pub(super) fn interrupt(&mut self, name: &str) -> Result<(), ApiError> {
+        let job = self.by_name.get_mut(name).ok_or_else(|| not_found(name))?;
+        match (&job.control, job.status.as_str()) {
+            (Some(control), "InProgress") => {
+                let _ = control.send(Control::Interrupt);
+                Ok(())
+            }
+            _ => Err(ApiError::validation(format!(
+                "job {name} is not running as a process ({})",
+                job.status
+            ))),
+        }
+    }
+
+    /// The job, for the runner.
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Job> {
+        self.by_name.get_mut(name)
     }
 
     pub(super) fn list_tags(&self, arn: &str) -> Result<Value, ApiError> {
@@ -281,11 +242,14 @@ impl Jobs {
             .secondary_status
             .clone()
             .unwrap_or_else(|| finish.status.clone());
-        job.set_secondary(
+        if let Some(control) = &job.control {
+            let _ = control.send(Control::Stop);
+        }
+        job.end(
+            &finish.status,
             &secondary,
             finish.failure_reason.as_deref().unwrap_or("Job ended"),
         );
-        job.status = finish.status.clone();
         job.failure_reason = finish.failure_reason.clone();
         job.billable_s = finish.billable_s;
         job.training_s = finish.training_s;
@@ -294,7 +258,6 @@ impl Jobs {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        job.ended = Some(job.modified);
         Ok(())
     }
 

@@ -6,10 +6,15 @@
 //! StopTrainingJob, and ListTags for training jobs) and forwards everything else (the model
 //! registry, …) to moto unchanged.
 //!
+//! Jobs whose image repository maps to a local command (a [`RunnerConfig`]) run as processes
+//! under the SageMaker container contract ([`runner`]); the others stay `InProgress` until
+//! stopped or ended through the control API.
+//!
 //! Control API for tests and the demo, beside the SageMaker API:
 //! - `PUT /_devstack/faults` with a [`Faults`] body replaces the fault settings;
 //! - `GET /_devstack/stats` returns the [`Stats`] counters;
-//! - `POST /_devstack/jobs/{name}/finish` with a [`Finish`] body ends a running job.
+//! - `POST /_devstack/jobs/{name}/finish` with a [`Finish`] body ends a running job;
+//! - `POST /_devstack/jobs/{name}/interrupt` interrupts a running process as a spot reclaim.
 //!
 //! Every status change publishes the "SageMaker Training Job State Change" event AWS would,
 //! to moto's default event bus.
@@ -17,8 +22,10 @@
 mod events;
 mod faults;
 mod forward;
+mod job;
 mod jobs;
 mod protocol;
+mod runner;
 mod validate;
 
 use std::net::SocketAddr;
@@ -35,6 +42,7 @@ use tokio::net::TcpListener;
 
 pub use faults::{Faults, Stats};
 pub use jobs::Finish;
+pub use runner::{RunnerConfig, SPOT_BILLED_SHARE};
 
 use jobs::Jobs;
 use protocol::ApiError;
@@ -46,6 +54,7 @@ struct Endpoint {
     stats: Mutex<Stats>,
     forwarder: forward::Forwarder,
     events: events::EventPublisher,
+    runner: Option<runner::Runner>,
 }
 
 /// A running local SageMaker endpoint.
@@ -55,8 +64,34 @@ pub struct LocalSageMaker {
 }
 
 impl LocalSageMaker {
-    /// Serves on `listener`, forwarding other operations to moto at `moto_url`.
+    /// Serves on `listener`, forwarding other operations to moto at `moto_url`; no job runs.
     pub fn spawn(listener: TcpListener, moto_url: &str) -> std::io::Result<Self> {
+        Self::serve(listener, moto_url, None)
+    }
+
+    /// Serves like [`Self::spawn`], and runs jobs whose images `runner` maps to commands
+    /// (their data and models in moto's S3).
+    pub async fn spawn_running(
+        listener: TcpListener,
+        moto_url: &str,
+        runner: RunnerConfig,
+    ) -> std::io::Result<Self> {
+        let storage = runner::Storage::new(moto_url).await;
+        Self::serve(
+            listener,
+            moto_url,
+            Some(runner::Runner {
+                config: runner,
+                storage,
+            }),
+        )
+    }
+
+    fn serve(
+        listener: TcpListener,
+        moto_url: &str,
+        runner: Option<runner::Runner>,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let endpoint = Arc::new(Endpoint {
             jobs: Mutex::new(Jobs::default()),
@@ -64,11 +99,13 @@ impl LocalSageMaker {
             stats: Mutex::new(Stats::default()),
             forwarder: forward::Forwarder::new(moto_url),
             events: events::EventPublisher::new(moto_url),
+            runner,
         });
         let app = Router::new()
             .route("/_devstack/faults", put(set_faults))
             .route("/_devstack/stats", get(stats))
             .route("/_devstack/jobs/{name}/finish", post(finish))
+            .route("/_devstack/jobs/{name}/interrupt", post(interrupt))
             .fallback(dispatch)
             .with_state(endpoint);
         let task = tokio::spawn(async move {
@@ -130,6 +167,14 @@ async fn finish(
     }
 }
 
+async fn interrupt(State(ep): State<Arc<Endpoint>>, Path(name): Path<String>) -> Response {
+    let result = ep.jobs.lock().unwrap().interrupt(&name);
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Publishes the job's current state as a state-change event, in the job's region.
 async fn publish_change(ep: &Endpoint, job_name: &str) {
     let detail = ep.jobs.lock().unwrap().event_detail(job_name);
@@ -163,6 +208,9 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
                 let input: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 if let Some(name) = input.get("TrainingJobName").and_then(|n| n.as_str()) {
                     publish_change(&ep, name).await;
+                    if operation.as_deref() == Some("CreateTrainingJob") {
+                        runner::start(&ep, name);
+                    }
                 }
             }
             protocol::ok(&value)
