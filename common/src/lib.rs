@@ -22,6 +22,7 @@ pub mod record;
 pub mod registration;
 pub mod registry;
 pub mod request;
+pub mod stack;
 pub mod state;
 #[cfg(any(test, feature = "fakes"))]
 pub mod testing;

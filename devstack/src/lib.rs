@@ -1,5 +1,20 @@
-//! trainq's local AWS. For now: the local SageMaker endpoint ([`sagemaker`]), which speaks
-//! SageMaker's JSON protocol for training jobs with AWS's validation and `ResourceInUse`,
-//! can be told to throttle or enforce quotas, and forwards every other operation to moto.
+//! trainq's local AWS, on loopback only:
+//!
+//! - [`moto`]: `moto_server` from the project's `.venv` (SQS, DynamoDB, EventBridge, S3,
+//!   CloudFormation, the Model Registry);
+//! - [`sagemaker`]: the local SageMaker endpoint: training jobs with AWS's validation,
+//!   `ResourceInUse`, faults, and real runs of local training programs under the container
+//!   contract; every other operation forwarded to moto;
+//! - [`lambda`]: the shipped function binaries behind a local Runtime API, fed by SQS event
+//!   source mappings and a schedule;
+//! - [`stack`], [`serve`]: the buckets and the CloudFormation stack in moto, and the whole
+//!   stack started and stopped as one ([`serve::Devstack`]), as `trainq-devstack up`/`down`
+//!   run it ([`config`]: what it runs).
 
+pub mod config;
+pub mod control;
+pub mod lambda;
+pub mod moto;
 pub mod sagemaker;
+pub mod serve;
+pub mod stack;

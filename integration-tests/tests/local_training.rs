@@ -14,7 +14,7 @@ use trainq_common::{JobRecord, RegistryKind};
 use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::world::World;
 
-const TRAINER: &str = env!("CARGO_BIN_EXE_defect-trainer");
+const TRAINER: &str = env!("CARGO_BIN_EXE_test-defect-trainer");
 const PATIENCE: Duration = Duration::from_secs(90);
 
 /// A world that runs jobs, with the sample channels filled and the model bucket present.

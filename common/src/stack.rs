@@ -1,0 +1,45 @@
+//! The stack file: where a deployed (or local) trainq stack's resources are. `trainq-devstack`
+//! writes one for the local stack (`.devstack/stack.json`); a deployment writes one from the
+//! CloudFormation outputs. The `trainq` command line and the tests read it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A trainq stack's resources and how to reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackConfig {
+    /// AWS region of the stack.
+    pub region: String,
+    /// The requests queue (SQS URL).
+    pub requests_queue_url: String,
+    /// Its dead-letter queue.
+    pub requests_dlq_url: String,
+    /// The watcher's queue of SageMaker state-change events.
+    pub job_events_queue_url: String,
+    /// The jobs table.
+    pub jobs_table: String,
+    /// The alerts bus.
+    pub alerts_bus: String,
+    /// The queue every alert is copied to.
+    pub alerts_queue_url: String,
+    /// Service endpoints that replace AWS's (`default`, `sagemaker`, …); empty for AWS.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, String>,
+    /// The local stack only: its control URL and state directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devstack: Option<DevstackInfo>,
+}
+
+/// What only a local stack has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevstackInfo {
+    /// The local SageMaker endpoint (its control API: faults, stats, interrupt).
+    pub sagemaker_url: String,
+    /// Where the devstack keeps its state, logs and job directories.
+    pub state_dir: String,
+    /// The supervising process.
+    pub pid: u32,
+}

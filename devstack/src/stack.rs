@@ -1,0 +1,132 @@
+//! The stack in moto: the buckets the registries name, and the resources of the same
+//! CloudFormation template that goes to AWS (deployed with CreateStack, read back from its
+//! outputs).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types::{Parameter, StackStatus};
+
+/// An SDK configuration for moto at `url`, in `region`, with the devstack's credentials.
+pub async fn sdk_config(url: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "devstack", "devstack", None, None, "devstack",
+        ))
+        .endpoint_url(url)
+        .load()
+        .await
+}
+
+/// Creates `buckets` in moto (existing ones are kept).
+pub async fn create_buckets(
+    sdk: &SdkConfig,
+    region: &str,
+    buckets: &[String],
+) -> Result<(), String> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    for bucket in buckets {
+        if s3.head_bucket().bucket(bucket).send().await.is_ok() {
+            continue;
+        }
+        let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+            .build();
+        s3.create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(location)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "CreateBucket {bucket}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Deploys `template` as `name` with `parameters` and returns its outputs (waiting at most
+/// 120 s for `CREATE_COMPLETE`).
+pub async fn deploy(
+    sdk: &SdkConfig,
+    name: &str,
+    template: &str,
+    parameters: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let cf = aws_sdk_cloudformation::Client::new(sdk);
+    let parameters = parameters
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect();
+    cf.create_stack()
+        .stack_name(name)
+        .template_body(template)
+        .set_parameters(Some(parameters))
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "CreateStack {name}: {}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = cf
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DescribeStacks {name}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let stack = out
+            .stacks()
+            .first()
+            .ok_or_else(|| format!("stack {name} vanished"))?;
+        match stack.stack_status() {
+            Some(StackStatus::CreateComplete) => {
+                return Ok(stack
+                    .outputs()
+                    .iter()
+                    .filter_map(|o| {
+                        Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))
+                    })
+                    .collect());
+            }
+            Some(StackStatus::CreateInProgress) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => {
+                return Err(format!(
+                    "stack {name} is {other:?}: {}",
+                    stack.stack_status_reason().unwrap_or("no reason given")
+                ));
+            }
+        }
+    }
+}
+
+/// A named output, or an error naming it.
+pub fn output<'a>(outputs: &'a BTreeMap<String, String>, key: &str) -> Result<&'a str, String> {
+    outputs
+        .get(key)
+        .map(String::as_str)
+        .ok_or_else(|| format!("the stack has no output `{key}`"))
+}

@@ -1,7 +1,0 @@
-//! The defect trainer, built as a binary of this package too, so the end-to-end tests can run
-//! it as a training image (`CARGO_BIN_EXE_defect-trainer` exists only for a package's own
-//! binaries).
-
-fn main() -> std::process::ExitCode {
-    trainq_defect_trainer::cli::main()
-}
