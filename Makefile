@@ -12,7 +12,7 @@ VENV_STAMP := $(VENV)/.installed-$(MOTO_VERSION)
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build check fmt lint test unit-test integration-test demo bench clean
+.PHONY: help venv build bins check fmt lint test unit-test integration-test devstack devstack-down demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -27,6 +27,9 @@ venv: $(VENV_STAMP) ## Install the pinned emulator (moto server) into .venv/
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
+bins: ## Build the binaries the local stack runs (functions, devstack, defect trainer)
+	$(CARGO) build --workspace --bins
+
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
@@ -37,15 +40,26 @@ lint: ## rustfmt check and clippy with warnings as errors
 unit-test: ## Unit tests of the domain and the Lambdas' logic (no emulator)
 	$(CARGO) test --workspace --exclude trainq-integration-tests
 
-integration-test: venv ## End-to-end tests over HTTP: moto + the local SageMaker endpoint
+integration-test: venv bins ## End-to-end tests over HTTP: moto, the local SageMaker endpoint, the local stack
 	$(CARGO) test -p trainq-integration-tests
 
-test: venv lint ## Everything CI runs: lints, unit and integration tests
+test: venv lint bins ## Everything CI runs: lints, unit and integration tests
 	$(CARGO) test --workspace
 
-demo: ## The end-to-end demo (coming with the devstack issue)
-	@echo "make demo is coming with the devstack issue (#4); run 'make test' meanwhile." >&2
-	@exit 1
+DEVSTACK := target/debug/trainq-devstack
+
+devstack: venv bins ## Start the local stack in the background (moto, local SageMaker, the functions)
+	$(DEVSTACK) up
+
+devstack-down: ## Stop the local stack and everything it started
+	$(DEVSTACK) down
+
+demo: venv bins ## The whole pipeline on this machine: a scenario through the local stack, checked
+	@was_up=0; $(DEVSTACK) status >/dev/null 2>&1 && was_up=1; \
+	$(DEVSTACK) up >/dev/null || exit 1; \
+	$(DEVSTACK) demo; status=$$?; \
+	if [ $$was_up = 0 ]; then $(DEVSTACK) down >/dev/null; fi; \
+	exit $$status
 
 bench: ## Benchmarks (coming with the benchmarks issue)
 	@echo "make bench is coming with the benchmarks issue (#8)." >&2

@@ -5,6 +5,7 @@
 //! trainq-devstack down    [--config …]                        stop it and everything it started
 //! trainq-devstack status  [--config …]                        print the stack file if it is up
 //! trainq-devstack serve   [--config …]                        run in the foreground (what `up` starts)
+//! trainq-devstack demo    [--config …]                        run the demo scenario against it
 //! trainq-devstack sagemaker --moto-url URL [--port PORT]      the local SageMaker endpoint alone
 //! ```
 
@@ -16,7 +17,7 @@ use trainq_devstack::control;
 use trainq_devstack::sagemaker::{LocalSageMaker, bind_loopback};
 use trainq_devstack::serve::Devstack;
 
-const USAGE: &str = "usage: trainq-devstack up|down|status|serve [--config FILE]\n       trainq-devstack sagemaker --moto-url URL [--port PORT]";
+const USAGE: &str = "usage: trainq-devstack up|down|status|serve|demo [--config FILE]\n       trainq-devstack sagemaker --moto-url URL [--port PORT]";
 const DEFAULT_CONFIG: &str = "devstack/devstack.json";
 
 #[tokio::main]
@@ -83,6 +84,16 @@ async fn main() -> ExitCode {
             }
         },
         Some("serve") => serve(&config).await,
+        Some("demo") => match control::running_stack(&config) {
+            None => {
+                fail("the devstack is not running: `trainq-devstack up` (or `make demo`) first")
+            }
+            Some(stack) => match trainq_devstack::demo::run(&stack).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail(&e),
+            },
+        },
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(64)

@@ -13,6 +13,7 @@ pub mod crash;
 pub mod datasets;
 pub mod esm;
 pub mod events;
+pub mod local_stack;
 pub mod models;
 pub mod moto;
 pub mod poll;
