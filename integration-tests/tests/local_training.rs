@@ -200,3 +200,25 @@ async fn stopping_a_job_terminates_its_process_and_ends_it_stopped() {
         "stopped mid-training"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_capacity_for_an_instance_type_moves_the_request_to_the_next_rung() {
+    let (w, _work) = world().await;
+    w.set_faults(json!({"capacity_errors": ["ml.g5.xlarge"]}))
+        .await;
+    let id = w.launch(&request(2, 0)).await;
+    let record = w
+        .run_until(id, &[JobState::Registered, JobState::Failed], PATIENCE)
+        .await;
+    assert_eq!(record.state, JobState::Registered, "{record:?}");
+    let first = &record.attempts[0];
+    assert!(
+        first
+            .failure_reason
+            .as_deref()
+            .unwrap()
+            .starts_with("CapacityError"),
+        "{first:?}"
+    );
+    assert_eq!(record.attempts[1].instance_type, "ml.g4dn.xlarge");
+}
