@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod control;
+pub mod datasets;
 pub mod demo;
 pub mod lambda;
 pub mod moto;

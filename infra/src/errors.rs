@@ -105,8 +105,8 @@ pub fn classify_code(code: Option<&str>, message: String) -> ServiceError {
     }
 }
 
-/// The whole error chain on one line.
-fn describe(err: &dyn std::error::Error) -> String {
+/// The whole error chain on one line (an SDK error's own message is only its outermost layer).
+pub fn describe(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -85,27 +85,12 @@ impl Local {
     }
 
     async fn upload_data(&self) {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.sdk)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = trainq_devstack::datasets::s3_client(&self.sdk);
         for (channel, seed, count) in [("train", 1, 200), ("val", 2, 60)] {
-            let dir = temp_dir(channel);
-            trainq_defect_trainer::images::generate(&dir, seed, count).unwrap();
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                s3.put_object()
-                    .bucket("trainq-prod-data")
-                    .key(format!(
-                        "acme/{channel}/{}",
-                        entry.file_name().to_string_lossy()
-                    ))
-                    .body(std::fs::read(entry.path()).unwrap().into())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            std::fs::remove_dir_all(dir).unwrap();
+            let uri = format!("s3://trainq-prod-data/acme/{channel}/");
+            trainq_devstack::datasets::upload(&s3, &uri, seed, count)
+                .await
+                .unwrap();
         }
     }
 

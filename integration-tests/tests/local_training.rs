@@ -36,6 +36,12 @@ fn request(epochs: u32, delay_ms: u32) -> Value {
     body
 }
 
+/// Runs the pipeline until the request is registered or failed.
+async fn settle(w: &World, id: uuid::Uuid) -> JobRecord {
+    w.run_until(id, &[JobState::Registered, JobState::Failed], PATIENCE)
+        .await
+}
+
 fn log(work: &std::path::Path, job: &str) -> String {
     std::fs::read_to_string(work.join(job).join("training.log")).unwrap_or_default()
 }
@@ -52,9 +58,7 @@ fn statuses(record: &JobRecord, attempt: usize) -> Vec<String> {
 async fn a_real_training_run_ends_in_a_registered_model_with_its_metrics() {
     let (w, work) = world().await;
     let id = w.launch(&request(4, 500)).await;
-    let record = w
-        .run_until(id, &[JobState::Registered, JobState::Failed], PATIENCE)
-        .await;
+    let record = settle(&w, id).await;
     assert_eq!(record.state, JobState::Registered, "{record:?}");
     let a = &record.attempts[0];
     let accuracy = a.final_metrics["validation:accuracy"];
@@ -108,9 +112,7 @@ async fn a_spot_interruption_resumes_the_same_job_from_its_checkpoint() {
     w.set_faults(json!({"spot_interruptions": {"ml.g5.xlarge": 1}}))
         .await;
     let id = w.launch(&request(4, 400)).await;
-    let record = w
-        .run_until(id, &[JobState::Registered, JobState::Failed], PATIENCE)
-        .await;
+    let record = settle(&w, id).await;
     assert_eq!(record.state, JobState::Registered, "{record:?}");
     assert_eq!(record.attempts.len(), 1, "one job, resumed in place");
     let seen = statuses(&record, 0);
@@ -129,9 +131,7 @@ async fn lost_spot_capacity_leads_to_a_new_attempt_resumed_from_the_checkpoint()
     w.set_faults(json!({"spot_capacity_lost": ["ml.g5.xlarge"]}))
         .await;
     let id = w.launch(&request(4, 400)).await;
-    let record = w
-        .run_until(id, &[JobState::Registered, JobState::Failed], PATIENCE)
-        .await;
+    let record = settle(&w, id).await;
     assert_eq!(record.state, JobState::Registered, "{record:?}");
     let (first, second) = (&record.attempts[0], &record.attempts[1]);
     assert_eq!(first.status.as_deref(), Some("Stopped"));
@@ -207,9 +207,7 @@ async fn no_capacity_for_an_instance_type_moves_the_request_to_the_next_rung() {
     w.set_faults(json!({"capacity_errors": ["ml.g5.xlarge"]}))
         .await;
     let id = w.launch(&request(2, 0)).await;
-    let record = w
-        .run_until(id, &[JobState::Registered, JobState::Failed], PATIENCE)
-        .await;
+    let record = settle(&w, id).await;
     assert_eq!(record.state, JobState::Registered, "{record:?}");
     let first = &record.attempts[0];
     assert!(

@@ -105,44 +105,9 @@ pub async fn run(stack: &StackConfig) -> Result<bool, String> {
 
 /// Generates the dataset and uploads it under `uri` (`train/` and `val/`).
 async fn upload_dataset(sdk: &aws_config::SdkConfig, uri: &str) -> Result<(), String> {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let (bucket, prefix) = uri
-        .strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
-        .ok_or_else(|| format!("bad dataset URI {uri}"))?;
+    let s3 = crate::datasets::s3_client(sdk);
     for (channel, seed, count) in [("train", 1, 300), ("val", 2, 100)] {
-        let dir =
-            std::env::temp_dir().join(format!("trainq-demo-{}-{channel}", std::process::id()));
-        trainq_defect_trainer::images::generate(&dir, seed, count).map_err(|e| e.to_string())?;
-        let entries = std::fs::read_dir(&dir).map_err(|e| e.to_string())?;
-        let uploads = entries.flatten().map(|entry| {
-            let s3 = s3.clone();
-            let key = format!("{prefix}{channel}/{}", entry.file_name().to_string_lossy());
-            async move {
-                let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
-                s3.put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(bytes.into())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        format!(
-                            "PutObject {key}: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        )
-                    })
-            }
-        });
-        for result in futures::future::join_all(uploads).await {
-            result?;
-        }
-        let _ = std::fs::remove_dir_all(&dir);
+        crate::datasets::upload(&s3, &format!("{uri}{channel}/"), seed, count).await?;
     }
     Ok(())
 }

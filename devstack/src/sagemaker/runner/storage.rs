@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use trainq_infra::errors::describe;
 
 /// A failure to move data, in words for a job's failure reason.
 pub(super) type StorageError = String;
@@ -116,17 +117,6 @@ impl Storage {
             .map(|_| ())
             .map_err(|e| format!("cannot write {uri}: {}", describe(&e)))
     }
-}
-
-fn describe<E: std::error::Error>(e: &E) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Keeps a local checkpoint directory and its S3 prefix in step: uploads what changed since
