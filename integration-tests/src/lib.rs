@@ -9,6 +9,7 @@
 //! - [`esm`]: what Lambda's SQS event source mapping does: receive a batch, invoke the
 //!   handler, delete what it did not report as failed.
 
+pub mod alerts;
 pub mod crash;
 pub mod datasets;
 pub mod esm;
