@@ -46,6 +46,20 @@ pub fn dedupe_request_id(customer: &str, project: &str, dedupe_key: &str) -> Uui
     )
 }
 
+/// The request id a client sends: UUIDv5 of (customer, project, `dedupe_key`) when a key is
+/// given (data-shift retraining: the same shift is trained once), else the request's own id,
+/// else a new random one (so the client can follow the request it sent).
+pub fn client_request_id(
+    request: &crate::request::TrainingRequest,
+    dedupe_key: Option<&str>,
+) -> Uuid {
+    match (dedupe_key, request.request_id) {
+        (Some(key), _) => dedupe_request_id(&request.customer, &request.project, key),
+        (None, Some(id)) => id,
+        (None, None) => Uuid::new_v4(),
+    }
+}
+
 /// The checkpoint prefix of a request, shared by all its attempts so a retry resumes.
 pub fn checkpoint_uri(
     registry: &RegistryConfig,
@@ -163,5 +177,18 @@ mod tests {
         for name in [a, b] {
             assert!(name.len() <= 63 && sagemaker_accepts(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn clients_name_requests_by_dedupe_key_then_their_own_id() {
+        let mut req = crate::request::parse(&crate::testing::sample_request().to_string()).unwrap();
+        let own = req.request_id.unwrap();
+        assert_eq!(client_request_id(&req, None), own);
+        assert_eq!(
+            client_request_id(&req, Some("2026-11-20")),
+            dedupe_request_id("acme", "scratch-detect", "2026-11-20")
+        );
+        req.request_id = None;
+        assert_ne!(client_request_id(&req, None), client_request_id(&req, None));
     }
 }

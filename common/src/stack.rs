@@ -24,6 +24,13 @@ pub struct StackConfig {
     pub alerts_bus: String,
     /// The queue every alert is copied to.
     pub alerts_queue_url: String,
+    /// The registries' configuration, as the functions get it (`TRAINQ_PRODUCTION_*`,
+    /// `TRAINQ_RESEARCH_*`): `trainq submit` validates requests with it before sending.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registries: BTreeMap<String, String>,
+    /// Account quotas of training instances by instance type, for `trainq status`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quotas: BTreeMap<String, u32>,
     /// Service endpoints that replace AWS's (`default`, `sagemaker`, …); empty for AWS.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, String>,
@@ -42,4 +49,11 @@ pub struct DevstackInfo {
     pub state_dir: String,
     /// The supervising process.
     pub pid: u32,
+}
+
+impl StackConfig {
+    /// Both registries, from [`Self::registries`]; the error names the variable.
+    pub fn load_registries(&self) -> Result<crate::Registries, crate::config::ConfigError> {
+        crate::config::Env::from_fn(|k| self.registries.get(k).cloned()).registries()
+    }
 }

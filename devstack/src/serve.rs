@@ -95,6 +95,15 @@ impl Devstack {
             jobs_table: output(&outputs, "JobsTableName")?.to_owned(),
             alerts_bus: output(&outputs, "AlertsBusName")?.to_owned(),
             alerts_queue_url: output(&outputs, "AlertsQueueUrl")?.to_owned(),
+            registries: config
+                .environment
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with("TRAINQ_PRODUCTION_") || k.starts_with("TRAINQ_RESEARCH_")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            quotas: BTreeMap::new(),
             endpoints: BTreeMap::from([
                 ("default".to_owned(), moto.url.clone()),
                 ("sagemaker".to_owned(), endpoint.url()),

@@ -3,11 +3,13 @@
 //! above it reads an error string.
 
 pub mod aws;
+pub mod client;
 pub mod dynamo;
 pub mod errors;
 pub mod eventbridge;
 pub mod lambda;
 pub mod model_registry;
+pub mod queries;
 pub mod sagemaker;
 pub mod sqs;
 pub mod telemetry;

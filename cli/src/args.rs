@@ -1,0 +1,262 @@
+//! The command line's grammar (clap), with the examples `--help` shows.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  trainq submit request.json --wait
+  trainq submit --customer acme --project scratch-detect --registry production \\
+      --image defect-classifier:1.4.2 --dataset-version 2026-11-20 \\
+      --channel train=s3://trainq-prod-data/acme/train/ --instance-type ml.g5.xlarge \\
+      --hp epochs=10 --gate validation:accuracy>=0.95 --dedupe-key 2026-11-20
+  trainq sweep sweep.json && trainq sweep status lr-sweep-7
+  trainq jobs list --state Failed --since 24h
+  trainq jobs show 5b0c0f4e-6a77-4c2a-9d55-0a6f3c1b2e10
+  trainq dlq redrive --dry-run
+  trainq models list --registry research
+  trainq costs --since 7d --by project
+
+The stack file comes from --config, else $TRAINQ_CONFIG, else .devstack/stack.json (written by
+`make devstack`). AWS credentials, region and endpoints come from the standard AWS environment.
+
+Exit status: 0 ok; 1 the operation failed; 2 bad input (arguments, file, invalid request);
+3 not found; 4 the stack cannot be reached; 5 --wait saw the request end unsuccessfully.";
+
+/// trainq: submit, follow and operate SageMaker training requests.
+#[derive(Debug, Parser)]
+#[command(name = "trainq", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The stack file [default: $TRAINQ_CONFIG, else .devstack/stack.json]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for scripts instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a training request locally and put it on the requests queue
+    Submit(Box<SubmitArgs>),
+    /// Research sweeps: many trials of one request under one experiment id
+    #[command(subcommand)]
+    Sweep(SweepCommand),
+    /// Inspect, retry and cancel requests
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// The requests dead-letter queue
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Registered models in the Model Registry
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Billable hours and spot savings over a window
+    Costs(CostsArgs),
+    /// Queue depths, requests in flight, jobs in progress against quotas
+    Status,
+}
+
+/// `trainq submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// A request file (JSON, schema v1); without it, the flags below make the request
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Data-shift retraining key: the same (customer, project, key) is trained once
+    #[arg(long)]
+    pub dedupe_key: Option<String>,
+    /// Follow the request until it ends, showing progress
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (e.g. 90s, 30m, 2h)
+    #[arg(long, default_value = "2h", value_parser = crate::duration::parse)]
+    pub timeout: std::time::Duration,
+    /// Validate only; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The request, when no file is given.
+    #[command(flatten)]
+    pub fields: RequestFlags,
+}
+
+/// A request from flags (when no file is given).
+#[derive(Debug, Args)]
+pub struct RequestFlags {
+    /// Customer slug
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Project slug
+    #[arg(long)]
+    pub project: Option<String>,
+    /// production or research
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// data_shift, scheduled, manual or experiment [default: manual, data_shift with --dedupe-key]
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// repository:tag inside the registry
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Dataset version label
+    #[arg(long)]
+    pub dataset_version: Option<String>,
+    /// A channel, NAME=s3://bucket/prefix/ (repeat)
+    #[arg(long = "channel", value_name = "NAME=URI")]
+    pub channels: Vec<String>,
+    /// A hyperparameter, KEY=VALUE (repeat)
+    #[arg(long = "hp", value_name = "KEY=VALUE")]
+    pub hyperparameters: Vec<String>,
+    /// Training instance type
+    #[arg(long)]
+    pub instance_type: Option<String>,
+    /// A fallback instance type (repeat, in order)
+    #[arg(long = "fallback", value_name = "TYPE")]
+    pub fallbacks: Vec<String>,
+    /// Instance count
+    #[arg(long)]
+    pub instance_count: Option<u32>,
+    /// Maximum training time, seconds
+    #[arg(long, default_value_t = 3600)]
+    pub max_runtime_s: u32,
+    /// On-demand instead of managed spot
+    #[arg(long)]
+    pub on_demand: bool,
+    /// Approval gate, METRIC>=MIN
+    #[arg(long, value_name = "METRIC>=MIN")]
+    pub gate: Option<String>,
+    /// Experiment id (research sweeps)
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Trial label within the experiment
+    #[arg(long)]
+    pub trial: Option<String>,
+    /// Attempts allowed, first included (1–10)
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+}
+
+/// `trainq sweep …`.
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Send a sweep file's trials (a base request plus a grid or a list of hyperparameters)
+    Submit {
+        /// The sweep file
+        file: PathBuf,
+        /// Build and validate the trials; send nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A sweep's trials with their state and metrics, best first
+    Status {
+        /// The experiment id
+        experiment: String,
+        /// The metric that ranks the trials [default: the gate's metric, else validation:accuracy]
+        #[arg(long)]
+        metric: Option<String>,
+    },
+}
+
+/// `trainq jobs …`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Requests, newest first, filtered
+    List(ListArgs),
+    /// One request's whole story
+    Show {
+        /// The request id
+        id: String,
+    },
+    /// A new attempt for a Failed or Stopped request
+    Retry {
+        /// The request id
+        id: String,
+    },
+    /// Stop the request's training job and end it Cancelled
+    Cancel {
+        /// The request id
+        id: String,
+    },
+}
+
+/// `trainq jobs list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only requests in this state (e.g. InProgress, Failed)
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only this customer's
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Only this project's (with --customer)
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only this registry's
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Only this experiment's
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Only requests created (updated, with --state) within this window (e.g. 30m, 24h, 7d)
+    #[arg(long, value_parser = crate::duration::parse)]
+    pub since: Option<std::time::Duration>,
+    /// At most this many rows
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// `trainq dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// The dead-lettered requests and why each failed
+    List,
+    /// Put dead-lettered requests back on the requests queue
+    Redrive {
+        /// Show what would be sent; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `trainq models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Model packages: group, version, approval, metrics
+    List {
+        /// Only this registry's groups
+        #[arg(long)]
+        registry: Option<String>,
+        /// Only groups whose name contains this (e.g. a customer)
+        #[arg(long)]
+        contains: Option<String>,
+    },
+    /// Approve a model package
+    Approve {
+        /// The model package ARN
+        arn: String,
+    },
+    /// Reject a model package
+    Reject {
+        /// The model package ARN
+        arn: String,
+        /// Why (kept as the approval description)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// `trainq costs`.
+#[derive(Debug, Args)]
+pub struct CostsArgs {
+    /// The window, back from now (e.g. 24h, 7d, 30d)
+    #[arg(long, default_value = "7d", value_parser = crate::duration::parse)]
+    pub since: std::time::Duration,
+    /// Group by customer, project or registry
+    #[arg(long, default_value = "project", value_parser = ["customer", "project", "registry"])]
+    pub by: String,
+}

@@ -1,0 +1,265 @@
+//! `trainq jobs list` and `trainq jobs show`: what on-call reads.
+
+use std::time::Duration;
+
+use trainq_common::ports::JobStore;
+use trainq_common::state::JobState;
+use trainq_common::time_util::to_rfc3339;
+use trainq_common::{Attempt, JobRecord};
+use trainq_infra::queries::{JobQueries, Selection};
+use uuid::Uuid;
+
+use crate::args::ListArgs;
+use crate::context::Context;
+use crate::error::{CliError, Status};
+use crate::output::{self, Table, or_dash};
+
+/// A request id from the command line; the error says what one looks like.
+pub fn request_id(text: &str) -> Result<Uuid, CliError> {
+    Uuid::parse_str(text.trim()).map_err(|_| {
+        CliError::new(Status::Invalid, format!("`{text}` is not a request id"))
+            .hint("request ids are UUIDs, as `trainq submit` prints them and `trainq jobs list` shows them")
+    })
+}
+
+/// The record of `id`, or a not-found error.
+pub async fn record(ctx: &Context, id: Uuid) -> Result<JobRecord, CliError> {
+    ctx.store().get(id).await?.ok_or_else(|| {
+        CliError::new(Status::NotFound, format!("no request {id}"))
+            .hint("`trainq jobs list` shows the known ones; a request just sent appears once the dispatcher took it")
+    })
+}
+
+/// RFC 3339 of now − `window`.
+pub fn since(window: Duration) -> String {
+    let then = time::OffsetDateTime::now_utc() - window;
+    to_rfc3339(then)
+}
+
+/// Runs `trainq jobs list`.
+pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliError> {
+    let state = args.state.as_deref().map(parse_state).transpose()?;
+    let selection = match (&args.experiment, &args.customer, &args.project, state) {
+        (Some(e), ..) => Selection::Experiment(e.clone()),
+        (None, Some(c), Some(p), _) => Selection::Project(format!("{c}#{p}")),
+        (None, _, _, Some(s)) => Selection::State(s.as_str().to_owned()),
+        _ => Selection::All,
+    };
+    let since = args.since.map(since);
+    let queries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table);
+    // Filters the index cannot apply are applied here, so read past the limit.
+    let fetched = queries
+        .select(
+            &selection,
+            since.as_deref(),
+            args.limit.saturating_mul(20).max(200),
+        )
+        .await?;
+    let rows: Vec<JobRecord> = fetched
+        .into_iter()
+        .filter(|r| state.is_none_or(|s| r.state == s))
+        .filter(|r| {
+            args.customer
+                .as_ref()
+                .is_none_or(|c| r.customer.as_ref() == Some(c))
+        })
+        .filter(|r| {
+            args.project
+                .as_ref()
+                .is_none_or(|p| r.project.as_ref() == Some(p))
+        })
+        .filter(|r| {
+            args.registry
+                .as_ref()
+                .is_none_or(|g| r.registry.is_some_and(|k| k.as_str() == g))
+        })
+        .filter(|r| {
+            since
+                .as_ref()
+                .is_none_or(|s| r.created_at >= *s || state.is_some())
+        })
+        .take(args.limit)
+        .collect();
+    if json {
+        output::json(&rows);
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "request",
+        "state",
+        "registry",
+        "customer/project",
+        "experiment",
+        "attempts",
+        "instance",
+        "created",
+    ]);
+    for r in &rows {
+        let last = r.current_attempt();
+        table.row(vec![
+            r.request_id.to_string(),
+            r.state.to_string(),
+            or_dash(r.registry),
+            format!(
+                "{}/{}",
+                r.customer.as_deref().unwrap_or("-"),
+                r.project.as_deref().unwrap_or("-")
+            ),
+            or_dash(r.experiment_id.as_deref()),
+            r.attempts.len().to_string(),
+            or_dash(last.map(|a| a.instance_type.as_str())),
+            r.created_at.clone(),
+        ]);
+    }
+    if table.is_empty() {
+        println!("no requests match");
+    } else {
+        println!("{}", table.render());
+    }
+    Ok(())
+}
+
+/// A state name; the error lists the valid ones.
+pub fn parse_state(text: &str) -> Result<JobState, CliError> {
+    JobState::ALL
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text))
+        .ok_or_else(|| {
+            let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            CliError::new(Status::Invalid, format!("unknown state `{text}`"))
+                .hint(format!("one of {}", names.join(", ")))
+        })
+}
+
+/// Runs `trainq jobs show`.
+pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
+    let r = record(ctx, request_id(id)?).await?;
+    if json {
+        output::json(&r);
+        return Ok(());
+    }
+    println!("request     {}", r.request_id);
+    println!(
+        "state       {}{}",
+        r.state,
+        r.reason
+            .as_ref()
+            .map_or(String::new(), |why| format!(" — {why}"))
+    );
+    println!(
+        "who         {} {}/{}",
+        or_dash(r.registry),
+        r.customer.as_deref().unwrap_or("-"),
+        r.project.as_deref().unwrap_or("-")
+    );
+    if let Some(req) = &r.request {
+        println!(
+            "image       {}   dataset {}",
+            req.image, req.dataset.version
+        );
+        if let Some(exp) = &req.experiment {
+            println!(
+                "experiment  {} {}",
+                exp.id,
+                exp.trial.as_deref().unwrap_or("")
+            );
+        }
+        if let Some(gate) = &req.approval {
+            println!("gate        {} ≥ {}", gate.metric, gate.min);
+        }
+    }
+    if let Some(body) = &r.raw_body {
+        println!("raw body    {}", body.chars().take(300).collect::<String>());
+    }
+    println!(
+        "times       created {}  updated {}  enqueued {}",
+        r.created_at,
+        r.updated_at,
+        r.enqueued_at.as_deref().unwrap_or("-")
+    );
+    if r.defer_count > 0 {
+        println!("deferred    {} times", r.defer_count);
+    }
+    for a in &r.attempts {
+        print_attempt(ctx, a);
+    }
+    if let Some(pct) = r.spot_savings_pct {
+        println!("spot        {pct:.0}% of training time not billed");
+    }
+    if let Some(arn) = &r.model_package_arn {
+        println!(
+            "model       {arn} ({}, {})",
+            r.model_group.as_deref().unwrap_or("-"),
+            r.model_approval.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+fn print_attempt(ctx: &Context, a: &Attempt) {
+    println!(
+        "attempt {}   {}  {}{}  {}",
+        a.number,
+        a.job_name,
+        a.instance_type,
+        if a.spot { " spot" } else { " on-demand" },
+        a.status.as_deref().unwrap_or("planned")
+    );
+    println!(
+        "            launched {}  ended {}",
+        a.launched_at.as_deref().unwrap_or("-"),
+        a.ended_at.as_deref().unwrap_or("-")
+    );
+    if !a.secondary_history.is_empty() {
+        let steps: Vec<String> = a
+            .secondary_history
+            .iter()
+            .map(|s| match s.start_ms {
+                Some(ms) => format!("{} {}", s.status, clock(ms)),
+                None => s.status.clone(),
+            })
+            .collect();
+        println!("            {}", steps.join(" → "));
+    }
+    if let Some(why) = &a.failure_reason {
+        println!("            failure: {why}");
+    }
+    if let (Some(b), Some(t)) = (a.billable_s, a.training_s) {
+        let saved = a
+            .spot_savings_pct
+            .map_or(String::new(), |p| format!(", {p:.0}% saved"));
+        println!("            billable {b} s of {t} s training{saved}");
+    }
+    if !a.final_metrics.is_empty() {
+        let metrics: Vec<String> = a
+            .final_metrics
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("            metrics: {}", metrics.join("  "));
+    }
+    match &ctx.stack.devstack {
+        Some(d) => println!(
+            "            log: {}/jobs/{}/training.log",
+            d.state_dir, a.job_name
+        ),
+        None => {
+            let region = &ctx.stack.region;
+            println!(
+                "            logs: /aws/sagemaker/TrainingJobs {}/algo-1-*",
+                a.job_name
+            );
+            println!(
+                "            console: https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{}",
+                a.job_name
+            );
+        }
+    }
+}
+
+/// `HH:MM:SS` (UTC) of an epoch-ms time.
+fn clock(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second()))
+        .unwrap_or_default()
+}

@@ -1,0 +1,5 @@
+//! One module per command family.
+
+pub mod jobs;
+pub mod status;
+pub mod submit;

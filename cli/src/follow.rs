@@ -1,0 +1,64 @@
+//! Following a request to its end (`--wait`), with a line per change on stderr (stdout stays
+//! for the result, so `--json` output is clean).
+
+use std::time::{Duration, Instant};
+
+use trainq_common::JobRecord;
+use trainq_common::ports::JobStore;
+use trainq_common::state::JobState;
+use uuid::Uuid;
+
+use crate::context::Context;
+use crate::error::{CliError, Status};
+
+/// Polls the record until it reaches a state no automatic step leaves; `Err` on timeout.
+pub async fn wait(ctx: &Context, id: Uuid, timeout: Duration) -> Result<JobRecord, CliError> {
+    let store = ctx.store();
+    let started = Instant::now();
+    let mut last: Option<(JobState, usize, Option<String>)> = None;
+    loop {
+        if let Some(record) = store.get(id).await? {
+            let attempt = record.current_attempt();
+            let now = (
+                record.state,
+                record.attempts.len(),
+                attempt.and_then(|a| a.secondary_history.last().map(|s| s.status.clone())),
+            );
+            if last.as_ref() != Some(&now) {
+                let detail = attempt.map_or(String::new(), |a| {
+                    format!(
+                        " — attempt {} on {}{}{}",
+                        a.number,
+                        a.instance_type,
+                        if a.spot { " (spot)" } else { "" },
+                        now.2.as_ref().map_or(String::new(), |s| format!(", {s}"))
+                    )
+                });
+                eprintln!(
+                    "[{:>5.0}s] {}{detail}",
+                    started.elapsed().as_secs_f64(),
+                    record.state
+                );
+                last = Some(now);
+            }
+            if record.state.is_terminal() {
+                return Ok(record);
+            }
+        }
+        if started.elapsed() > timeout {
+            return Err(CliError::new(
+                Status::Failed,
+                format!("request {id} did not end within {timeout:?}"),
+            )
+            .hint(format!(
+                "it is still running; follow it with `trainq jobs show {id}`"
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Whether a request ended as its submitter hoped.
+pub fn succeeded(record: &JobRecord) -> bool {
+    record.state == JobState::Registered
+}

@@ -1,0 +1,28 @@
+//! `trainq`, as a library: the command line's grammar ([`args`]), its context (the stack file
+//! and clients), one module per command, and the conventions (tables or `--json`, one-line
+//! errors with a hint, documented exit statuses). `main.rs` only parses and exits.
+
+pub mod args;
+pub mod commands;
+pub mod context;
+pub mod duration;
+pub mod error;
+pub mod follow;
+pub mod output;
+
+use crate::args::{Cli, Command, JobsCommand};
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Runs one command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Context::load(cli.config).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Submit(args) => commands::submit::run(&ctx, *args, json).await,
+        Command::Jobs(JobsCommand::List(args)) => commands::jobs::list(&ctx, args, json).await,
+        Command::Jobs(JobsCommand::Show { id }) => commands::jobs::show(&ctx, &id, json).await,
+        Command::Status => commands::status::run(&ctx, json).await,
+        _ => Err(CliError::new(error::Status::Failed, "not implemented yet")),
+    }
+}

@@ -1,0 +1,81 @@
+//! Output: tables for people, JSON for scripts (`--json`).
+
+use serde::Serialize;
+
+/// A plain text table: a header row and rows, columns padded to their widest cell.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column names.
+    pub fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table as text.
+    pub fn render(&self) -> String {
+        let columns = self.header.len();
+        let width = |i: usize| {
+            std::iter::once(&self.header)
+                .chain(&self.rows)
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..columns).map(width).collect();
+        let line = |cells: &Vec<String>| {
+            let padded: Vec<String> = (0..columns)
+                .map(|i| {
+                    let cell = cells.get(i).map_or("", String::as_str);
+                    format!("{cell:<w$}", w = widths[i])
+                })
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        };
+        std::iter::once(line(&self.header))
+            .chain(self.rows.iter().map(line))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub fn json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    );
+}
+
+/// `-` for a missing value.
+pub fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_padded_to_their_widest_cell() {
+        let mut t = Table::new(&["id", "state"]);
+        t.row(vec!["a".into(), "Registered".into()]);
+        t.row(vec!["bbbb".into(), "Failed".into()]);
+        assert_eq!(t.render(), "id    state\na     Registered\nbbbb  Failed");
+    }
+}
