@@ -22,6 +22,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Submit(args) => commands::submit::run(&ctx, *args, json).await,
         Command::Jobs(JobsCommand::List(args)) => commands::jobs::list(&ctx, args, json).await,
         Command::Jobs(JobsCommand::Show { id }) => commands::jobs::show(&ctx, &id, json).await,
+        Command::Jobs(JobsCommand::Retry { id }) => commands::ops::retry(&ctx, &id, json).await,
+        Command::Jobs(JobsCommand::Cancel { id }) => commands::ops::cancel(&ctx, &id, json).await,
         Command::Status => commands::status::run(&ctx, json).await,
         _ => Err(CliError::new(error::Status::Failed, "not implemented yet")),
     }

@@ -1,6 +1,24 @@
 //! Output: tables for people, JSON for scripts (`--json`).
 
+use std::io::Write;
+
 use serde::Serialize;
+
+/// `println!` for the command's output: a reader that went away (`trainq jobs list | head`)
+/// ends the command quietly instead of a panic on the broken pipe.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::output::line(format_args!($($arg)*)) };
+}
+
+/// Writes one line to stdout; exits with status 0 when stdout is closed.
+pub fn line(args: std::fmt::Arguments<'_>) {
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{args}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
 
 /// A plain text table: a header row and rows, columns padded to their widest cell.
 pub struct Table {
@@ -56,10 +74,9 @@ impl Table {
 
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    );
+    let text =
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    line(format_args!("{text}"));
 }
 
 /// `-` for a missing value.

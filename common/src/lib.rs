@@ -21,6 +21,7 @@ pub mod ports;
 pub mod record;
 pub mod registration;
 pub mod registry;
+pub mod relaunch;
 pub mod request;
 pub mod stack;
 pub mod state;

@@ -11,6 +11,8 @@ use trainq_common::state::JobState;
 use trainq_common::tracking::Effect;
 use trainq_common::{Attempt, JobRecord};
 
+pub(crate) use trainq_common::relaunch::launch_message;
+
 /// Why an attempt is being retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cause {
@@ -106,12 +108,4 @@ pub(crate) fn plan_retry(record: &mut JobRecord, cause: Cause) -> Option<RetrySt
             Some(RetryStep::Exhausted)
         }
     }
-}
-
-/// The message that asks the dispatcher to launch the planned attempt: the request as kept,
-/// with its request id made explicit.
-pub(crate) fn launch_message(record: &JobRecord) -> Option<String> {
-    let mut request = record.request.clone()?;
-    request.request_id = Some(record.request_id);
-    serde_json::to_string(&request).ok()
 }

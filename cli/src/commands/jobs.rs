@@ -112,9 +112,9 @@ pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliEr
         ]);
     }
     if table.is_empty() {
-        println!("no requests match");
+        crate::say!("no requests match");
     } else {
-        println!("{}", table.render());
+        crate::say!("{}", table.render());
     }
     Ok(())
 }
@@ -138,56 +138,57 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
         output::json(&r);
         return Ok(());
     }
-    println!("request     {}", r.request_id);
-    println!(
+    crate::say!("request     {}", r.request_id);
+    crate::say!(
         "state       {}{}",
         r.state,
         r.reason
             .as_ref()
             .map_or(String::new(), |why| format!(" — {why}"))
     );
-    println!(
+    crate::say!(
         "who         {} {}/{}",
         or_dash(r.registry),
         r.customer.as_deref().unwrap_or("-"),
         r.project.as_deref().unwrap_or("-")
     );
     if let Some(req) = &r.request {
-        println!(
+        crate::say!(
             "image       {}   dataset {}",
-            req.image, req.dataset.version
+            req.image,
+            req.dataset.version
         );
         if let Some(exp) = &req.experiment {
-            println!(
+            crate::say!(
                 "experiment  {} {}",
                 exp.id,
                 exp.trial.as_deref().unwrap_or("")
             );
         }
         if let Some(gate) = &req.approval {
-            println!("gate        {} ≥ {}", gate.metric, gate.min);
+            crate::say!("gate        {} ≥ {}", gate.metric, gate.min);
         }
     }
     if let Some(body) = &r.raw_body {
-        println!("raw body    {}", body.chars().take(300).collect::<String>());
+        crate::say!("raw body    {}", body.chars().take(300).collect::<String>());
     }
-    println!(
+    crate::say!(
         "times       created {}  updated {}  enqueued {}",
         r.created_at,
         r.updated_at,
         r.enqueued_at.as_deref().unwrap_or("-")
     );
     if r.defer_count > 0 {
-        println!("deferred    {} times", r.defer_count);
+        crate::say!("deferred    {} times", r.defer_count);
     }
     for a in &r.attempts {
         print_attempt(ctx, a);
     }
     if let Some(pct) = r.spot_savings_pct {
-        println!("spot        {pct:.0}% of training time not billed");
+        crate::say!("spot        {pct:.0}% of training time not billed");
     }
     if let Some(arn) = &r.model_package_arn {
-        println!(
+        crate::say!(
             "model       {arn} ({}, {})",
             r.model_group.as_deref().unwrap_or("-"),
             r.model_approval.as_deref().unwrap_or("-")
@@ -197,7 +198,7 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
 }
 
 fn print_attempt(ctx: &Context, a: &Attempt) {
-    println!(
+    crate::say!(
         "attempt {}   {}  {}{}  {}",
         a.number,
         a.job_name,
@@ -205,7 +206,7 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
         if a.spot { " spot" } else { " on-demand" },
         a.status.as_deref().unwrap_or("planned")
     );
-    println!(
+    crate::say!(
         "            launched {}  ended {}",
         a.launched_at.as_deref().unwrap_or("-"),
         a.ended_at.as_deref().unwrap_or("-")
@@ -219,16 +220,16 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
                 None => s.status.clone(),
             })
             .collect();
-        println!("            {}", steps.join(" → "));
+        crate::say!("            {}", steps.join(" → "));
     }
     if let Some(why) = &a.failure_reason {
-        println!("            failure: {why}");
+        crate::say!("            failure: {why}");
     }
     if let (Some(b), Some(t)) = (a.billable_s, a.training_s) {
         let saved = a
             .spot_savings_pct
             .map_or(String::new(), |p| format!(", {p:.0}% saved"));
-        println!("            billable {b} s of {t} s training{saved}");
+        crate::say!("            billable {b} s of {t} s training{saved}");
     }
     if !a.final_metrics.is_empty() {
         let metrics: Vec<String> = a
@@ -236,20 +237,21 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("            metrics: {}", metrics.join("  "));
+        crate::say!("            metrics: {}", metrics.join("  "));
     }
     match &ctx.stack.devstack {
-        Some(d) => println!(
+        Some(d) => crate::say!(
             "            log: {}/jobs/{}/training.log",
-            d.state_dir, a.job_name
+            d.state_dir,
+            a.job_name
         ),
         None => {
             let region = &ctx.stack.region;
-            println!(
+            crate::say!(
                 "            logs: /aws/sagemaker/TrainingJobs {}/algo-1-*",
                 a.job_name
             );
-            println!(
+            crate::say!(
                 "            console: https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{}",
                 a.job_name
             );

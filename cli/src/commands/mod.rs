@@ -1,5 +1,6 @@
 //! One module per command family.
 
 pub mod jobs;
+pub mod ops;
 pub mod status;
 pub mod submit;

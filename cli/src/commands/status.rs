@@ -75,11 +75,13 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
         }));
         return Ok(());
     }
-    println!(
+    crate::say!(
         "requests queue   {} waiting, {} being handled, {} deferred (delayed)",
-        requests.0, requests.1, requests.2
+        requests.0,
+        requests.1,
+        requests.2
     );
-    println!(
+    crate::say!(
         "dead-letter      {} messages{}",
         dlq.0 + dlq.1 + dlq.2,
         if dlq.0 + dlq.1 + dlq.2 > 0 {
@@ -93,7 +95,7 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
         .filter(|(_, n)| **n > 0)
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
-    println!(
+    crate::say!(
         "in flight        {}",
         if flight.is_empty() {
             "none".to_owned()
@@ -113,7 +115,7 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
         ]);
     }
     if !table.is_empty() {
-        println!("\n{}", table.render());
+        crate::say!("\n{}", table.render());
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
         if json {
             output::json(&json!({"request_id": id, "valid": true, "sent": false}));
         } else {
-            println!("valid; request {id} (not sent: --dry-run)");
+            crate::say!("valid; request {id} (not sent: --dry-run)");
         }
         return Ok(());
     }
@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
         if json {
             output::json(&json!({"request_id": id}));
         } else {
-            println!("{id}");
+            crate::say!("{id}");
         }
         return Ok(());
     }
@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
     if json {
         output::json(&record);
     } else {
-        println!("{id} {}", record.state);
+        crate::say!("{id} {}", record.state);
     }
     if follow::succeeded(&record) {
         Ok(())
