@@ -13,10 +13,10 @@ macro_rules! say {
 
 /// Writes one line to stdout; exits with status 0 when stdout is closed.
 pub fn line(args: std::fmt::Arguments<'_>) {
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{args}") {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{args}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 
