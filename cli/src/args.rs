@@ -11,7 +11,7 @@ Examples:
       --image defect-classifier:1.4.2 --dataset-version 2026-11-20 \\
       --channel train=s3://trainq-prod-data/acme/train/ --instance-type ml.g5.xlarge \\
       --hp epochs=10 --gate validation:accuracy>=0.95 --dedupe-key 2026-11-20
-  trainq sweep sweep.json && trainq sweep status lr-sweep-7
+  trainq sweep submit sweep.json && trainq sweep status lr-sweep-7
   trainq jobs list --state Failed --since 24h
   trainq jobs show 5b0c0f4e-6a77-4c2a-9d55-0a6f3c1b2e10
   trainq dlq redrive --dry-run

@@ -10,7 +10,7 @@ pub mod error;
 pub mod follow;
 pub mod output;
 
-use crate::args::{Cli, Command, JobsCommand};
+use crate::args::{Cli, Command, JobsCommand, SweepCommand};
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -24,6 +24,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Jobs(JobsCommand::Show { id }) => commands::jobs::show(&ctx, &id, json).await,
         Command::Jobs(JobsCommand::Retry { id }) => commands::ops::retry(&ctx, &id, json).await,
         Command::Jobs(JobsCommand::Cancel { id }) => commands::ops::cancel(&ctx, &id, json).await,
+        Command::Sweep(SweepCommand::Submit { file, dry_run }) => {
+            commands::sweep::submit(&ctx, &file, dry_run, json).await
+        }
+        Command::Sweep(SweepCommand::Status { experiment, metric }) => {
+            commands::sweep::status(&ctx, &experiment, metric.as_deref(), json).await
+        }
         Command::Status => commands::status::run(&ctx, json).await,
         _ => Err(CliError::new(error::Status::Failed, "not implemented yet")),
     }

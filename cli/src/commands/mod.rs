@@ -4,3 +4,4 @@ pub mod jobs;
 pub mod ops;
 pub mod status;
 pub mod submit;
+pub mod sweep;
