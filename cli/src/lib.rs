@@ -10,7 +10,7 @@ pub mod error;
 pub mod follow;
 pub mod output;
 
-use crate::args::{Cli, Command, JobsCommand, SweepCommand};
+use crate::args::{Cli, Command, DlqCommand, JobsCommand, ModelsCommand, SweepCommand};
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -30,7 +30,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sweep(SweepCommand::Status { experiment, metric }) => {
             commands::sweep::status(&ctx, &experiment, metric.as_deref(), json).await
         }
+        Command::Dlq(DlqCommand::List) => commands::dlq::list(&ctx, json).await,
+        Command::Dlq(DlqCommand::Redrive { dry_run }) => {
+            commands::dlq::redrive(&ctx, dry_run, json).await
+        }
+        Command::Models(ModelsCommand::List { registry, contains }) => {
+            commands::models::list(&ctx, registry.as_deref(), contains.as_deref(), json).await
+        }
+        Command::Models(ModelsCommand::Approve { arn }) => {
+            commands::models::decide(&ctx, &arn, true, None, json).await
+        }
+        Command::Models(ModelsCommand::Reject { arn, reason }) => {
+            commands::models::decide(&ctx, &arn, false, reason.as_deref(), json).await
+        }
+        Command::Costs(args) => commands::costs::run(&ctx, args.since, &args.by, json).await,
         Command::Status => commands::status::run(&ctx, json).await,
-        _ => Err(CliError::new(error::Status::Failed, "not implemented yet")),
     }
 }

@@ -1,6 +1,9 @@
 //! One module per command family.
 
+pub mod costs;
+pub mod dlq;
 pub mod jobs;
+pub mod models;
 pub mod ops;
 pub mod status;
 pub mod submit;

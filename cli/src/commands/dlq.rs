@@ -1,0 +1,155 @@
+//! `trainq dlq list` and `trainq dlq redrive`: the requests that exhausted their deliveries,
+//! why (their record says), and sending them back.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName as Attr};
+use serde_json::{Value, json};
+use trainq_common::naming::request_id_for_message;
+use trainq_common::ports::JobStore;
+use trainq_common::request::peek_request_id;
+use uuid::Uuid;
+
+use crate::context::Context;
+use crate::error::{CliError, aws};
+use crate::output::{self, Table, or_dash};
+
+/// Receive rounds while listing (a message seen again ends the listing early).
+const ROUNDS: usize = 50;
+
+/// The request id a dead-lettered message stands for: its body's, else the one the dispatcher
+/// derived from its (original) message id.
+fn request_id(m: &Message) -> Option<Uuid> {
+    m.body()
+        .and_then(peek_request_id)
+        .or_else(|| m.message_id().map(request_id_for_message))
+}
+
+/// Reads the DLQ's messages; `hold_s` hides each from other readers that long.
+async fn read(ctx: &Context, hold_s: i32) -> Result<Vec<Message>, CliError> {
+    let sqs = ctx.sqs();
+    let mut seen: BTreeMap<String, Message> = BTreeMap::new();
+    for _ in 0..ROUNDS {
+        let out = sqs
+            .receive_message()
+            .queue_url(&ctx.stack.requests_dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(hold_s)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(Attr::All)
+            .send()
+            .await
+            .map_err(|e| aws("ReceiveMessage", e))?;
+        let messages = out.messages.unwrap_or_default();
+        let before = seen.len();
+        for m in messages {
+            seen.entry(m.message_id().unwrap_or_default().to_owned())
+                .or_insert(m);
+        }
+        if seen.len() == before {
+            break;
+        }
+    }
+    Ok(seen.into_values().collect())
+}
+
+/// Runs `trainq dlq list`.
+pub async fn list(ctx: &Context, json: bool) -> Result<(), CliError> {
+    let messages = read(ctx, 0).await?;
+    let store = ctx.store();
+    let mut rows = Vec::new();
+    for m in &messages {
+        let id = request_id(m);
+        let record = match id {
+            Some(id) => store.get(id).await?,
+            None => None,
+        };
+        let attr = |a: Attr| m.attributes().and_then(|x| x.get(&a)).cloned();
+        rows.push(json!({
+            "message_id": m.message_id(),
+            "request_id": id,
+            "receives": attr(Attr::ApproximateReceiveCount),
+            "state": record.as_ref().map(|r| r.state.as_str()),
+            "reason": record.as_ref().and_then(|r| r.reason.clone())
+                .or_else(|| record.is_none().then(|| "no record: the dispatcher never recorded it (unreadable or a store failure)".to_owned())),
+        }));
+    }
+    if json {
+        output::json(&rows);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        crate::say!("the dead-letter queue is empty");
+        return Ok(());
+    }
+    let mut table = Table::new(&["message", "request", "receives", "state", "why"]);
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    for r in &rows {
+        table.row(vec![
+            or_dash(text(&r["message_id"])),
+            or_dash(text(&r["request_id"])),
+            or_dash(text(&r["receives"])),
+            or_dash(text(&r["state"])),
+            or_dash(text(&r["reason"]).map(|s| s.chars().take(80).collect::<String>())),
+        ]);
+    }
+    crate::say!("{}", table.render());
+    Ok(())
+}
+
+/// The body to send again: unchanged, except that a request without an id gets the one its
+/// original delivery had, so the redriven copy is the same request, not a new one.
+fn redrive_body(m: &Message) -> Option<String> {
+    let body = m.body()?;
+    if peek_request_id(body).is_some() {
+        return Some(body.to_owned());
+    }
+    let mut value: Value = serde_json::from_str(body).ok()?;
+    if let (Some(obj), Some(id)) = (value.as_object_mut(), m.message_id()) {
+        obj.insert(
+            "request_id".into(),
+            json!(request_id_for_message(id).to_string()),
+        );
+        return Some(value.to_string());
+    }
+    Some(body.to_owned())
+}
+
+/// Runs `trainq dlq redrive`.
+pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), CliError> {
+    // Held for a minute while they are moved; a dry run holds nothing.
+    let messages = read(ctx, if dry_run { 0 } else { 60 }).await?;
+    let sqs = ctx.sqs();
+    let mut moved = Vec::new();
+    for m in &messages {
+        let Some(body) = redrive_body(m) else {
+            continue;
+        };
+        if !dry_run {
+            sqs.send_message()
+                .queue_url(&ctx.stack.requests_queue_url)
+                .message_body(&body)
+                .send()
+                .await
+                .map_err(|e| aws("SendMessage", e))?;
+            sqs.delete_message()
+                .queue_url(&ctx.stack.requests_dlq_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| aws("DeleteMessage", e))?;
+        }
+        moved.push(json!({"message_id": m.message_id(), "request_id": request_id(m)}));
+    }
+    if json {
+        output::json(&json!({"dry_run": dry_run, "messages": moved}));
+    } else if dry_run {
+        crate::say!(
+            "{} messages would go back to the requests queue (nothing changed: --dry-run)",
+            moved.len()
+        );
+    } else {
+        crate::say!("{} messages sent back to the requests queue", moved.len());
+    }
+    Ok(())
+}
