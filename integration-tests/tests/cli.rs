@@ -1,0 +1,421 @@
+//! The `trainq` binary against a local stack, every subcommand, the error paths included.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trainq_devstack::serve::Devstack;
+use trainq_integration_tests::local_stack::{config, workspace, workspace_binary};
+use trainq_integration_tests::poll;
+
+const TRAINER: &str = env!("CARGO_BIN_EXE_test-defect-trainer");
+const DATA: &str = "s3://trainq-prod-data/acme/cli/";
+
+struct Stack {
+    devstack: Devstack,
+    file: PathBuf,
+    dir: PathBuf,
+}
+
+impl Stack {
+    async fn start(overrides: impl FnOnce(&mut trainq_devstack::config::DevstackConfig)) -> Self {
+        let dir = std::env::temp_dir().join(format!("trainq-cli-{}", uuid::Uuid::new_v4()));
+        let mut config = config(&dir, TRAINER);
+        overrides(&mut config);
+        let devstack = Devstack::start(&config, &workspace())
+            .await
+            .expect("devstack");
+        let file = dir.join("stack.json");
+        std::fs::write(&file, serde_json::to_vec(devstack.stack()).unwrap()).unwrap();
+        Self {
+            devstack,
+            file,
+            dir,
+        }
+    }
+
+    /// Runs `trainq --config <stack file> args…`.
+    fn trainq(&self, args: &[&str]) -> Output {
+        trainq_with(&self.file, args)
+    }
+
+    async fn upload_data(&self) {
+        let stack = self.devstack.stack();
+        let sdk =
+            trainq_devstack::stack::sdk_config(&stack.endpoints["default"], &stack.region).await;
+        let s3 = trainq_devstack::datasets::s3_client(&sdk);
+        trainq_devstack::datasets::upload(&s3, &format!("{DATA}train/"), 1, 200)
+            .await
+            .unwrap();
+        trainq_devstack::datasets::upload(&s3, &format!("{DATA}val/"), 2, 60)
+            .await
+            .unwrap();
+    }
+
+    fn write(&self, name: &str, value: &Value) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Polls `jobs show --json` until the request is in `state`.
+    async fn wait_state(&self, id: &str, state: &str) -> Value {
+        poll::until(
+            &format!("{id} {state}"),
+            Duration::from_secs(90),
+            || async {
+                let out = self.trainq(&["jobs", "show", id, "--json"]);
+                let record: Value = serde_json::from_slice(&out.stdout).ok()?;
+                (record["state"] == state).then_some(record)
+            },
+        )
+        .await
+    }
+}
+
+fn trainq_with(config: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(workspace_binary("trainq"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("TRAINQ_CONFIG")
+        .output()
+        .expect("run trainq")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const FLAGS: &[&str] = &[
+    "--customer",
+    "acme",
+    "--project",
+    "scratch-detect",
+    "--registry",
+    "production",
+    "--image",
+    "defect-classifier:1.4.2",
+    "--dataset-version",
+    "v1",
+    "--channel",
+    "train=s3://trainq-prod-data/acme/cli/train/",
+    "--channel",
+    "validation=s3://trainq-prod-data/acme/cli/val/",
+    "--instance-type",
+    "ml.g5.xlarge",
+    "--hp",
+    "epochs=3",
+    "--hp",
+    "lr=0.05",
+    "--gate",
+    "validation:accuracy>=0.9",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
+    let s = Stack::start(|_| {}).await;
+    s.upload_data().await;
+
+    // submit from flags with a dedupe key, following it to its end.
+    let mut args = vec![
+        "submit",
+        "--dedupe-key",
+        "2026-11-24",
+        "--wait",
+        "--timeout",
+        "90s",
+    ];
+    args.extend_from_slice(FLAGS);
+    let out = s.trainq(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    let id = line.split_whitespace().next().unwrap().to_owned();
+    assert!(line.contains("Registered"), "{line}");
+    assert!(stderr(&out).contains("InProgress"), "progress is shown");
+    let again = s.trainq(
+        &[
+            &["submit", "--dedupe-key", "2026-11-24", "--json"][..],
+            FLAGS,
+        ]
+        .concat(),
+    );
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["request_id"], json!(id), "same key, same request id");
+
+    // jobs list / show, tables and JSON.
+    let list = s.trainq(&["jobs", "list", "--state", "registered"]);
+    assert!(stdout(&list).contains(&id), "{}", stdout(&list));
+    let listed: Value = serde_json::from_slice(
+        &s.trainq(&[
+            "jobs",
+            "list",
+            "--json",
+            "--customer",
+            "acme",
+            "--project",
+            "scratch-detect",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let show = stdout(&s.trainq(&["jobs", "show", &id]));
+    for part in [
+        "attempt 1",
+        "ml.g5.xlarge spot",
+        "Training",
+        "billable",
+        "metrics: ",
+        "training.log",
+        "model ",
+    ] {
+        assert!(show.contains(part), "`{part}` missing from:\n{show}");
+    }
+
+    // A sweep file: two trials under one experiment, then their ranking.
+    let mut base: Value = json!({"schema_version": 1, "customer": "acme", "project": "scratch-detect",
+        "registry": "production", "reason": "experiment", "image": "defect-classifier:1.4.2",
+        "dataset": {"version": "v1", "channels": {"train": format!("{DATA}train/"), "validation": format!("{DATA}val/")}},
+        "hyperparameters": {"epochs": "2"}, "resources": {"instance_type": "ml.g5.xlarge", "max_runtime_s": 600}});
+    let sweep = s.write(
+        "sweep.json",
+        &json!({"experiment": "cli-sweep", "base": base.take(), "grid": {"lr": ["0.001", "0.1"]}}),
+    );
+    let sent = s.trainq(&["sweep", "submit", &sweep, "--json"]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let trials: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    for t in trials["trials"].as_array().unwrap() {
+        s.wait_state(t["request_id"].as_str().unwrap(), "Registered")
+            .await;
+    }
+    let ranked: Value =
+        serde_json::from_slice(&s.trainq(&["sweep", "status", "cli-sweep", "--json"]).stdout)
+            .unwrap();
+    let order: Vec<&str> = ranked["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trial"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["lr=0.1", "lr=0.001"], "best first");
+
+    // Models: listed with metrics, approved and rejected.
+    let models: Value = serde_json::from_slice(
+        &s.trainq(&["models", "list", "--registry", "production", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    let models = models.as_array().unwrap();
+    assert_eq!(models.len(), 3);
+    assert!(models[0]["metrics"]["validation:accuracy"].is_string());
+    let arn = models[0]["arn"].as_str().unwrap();
+    assert!(
+        s.trainq(&["models", "reject", arn, "--reason", "drift"])
+            .status
+            .success()
+    );
+    let after: Value =
+        serde_json::from_slice(&s.trainq(&["models", "list", "--json"]).stdout).unwrap();
+    let rejected = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["arn"] == arn)
+        .unwrap();
+    assert_eq!(rejected["approval"], "Rejected");
+    assert!(
+        rejected["metrics"]["validation:accuracy"].is_string(),
+        "metadata survives the update"
+    );
+    assert!(s.trainq(&["models", "approve", arn]).status.success());
+
+    // Costs and status.
+    let costs: Value = serde_json::from_slice(
+        &s.trainq(&["costs", "--since", "1h", "--by", "registry", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(costs["groups"]["production"]["requests"], 3);
+    assert!(
+        costs["groups"]["production"]["spot_savings_pct"].is_number(),
+        "spot jobs report savings: {costs}"
+    );
+    let status = s.trainq(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["dead_letter_queue"]["visible"], 0);
+    assert!(stdout(&s.trainq(&["--help"])).contains("Exit status"));
+    s.devstack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_cancel_and_the_dead_letter_queue() {
+    let s = Stack::start(|c| {
+        c.stack_parameters
+            .insert("RequestsMaxReceiveCount".into(), "2".into());
+        c.environment
+            .insert("TRAINQ_DEFER_BASE_S".into(), "1".into());
+        c.environment
+            .insert("TRAINQ_DEFER_MAX_S".into(), "1".into());
+    })
+    .await;
+
+    // No data yet: the job fails, --wait says so with status 5; retry once the data is there.
+    let out = s.trainq(&[&["submit", "--wait", "--timeout", "60s"][..], FLAGS].concat());
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Data download failed"),
+        "{}",
+        stderr(&out)
+    );
+    let id = stdout(&out).split_whitespace().next().unwrap().to_owned();
+    s.upload_data().await;
+    let retried = s.trainq(&["jobs", "retry", &id]);
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    let record = s.wait_state(&id, "Registered").await;
+    assert_eq!(record["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.trainq(&["jobs", "retry", &id]).status.code(),
+        Some(1),
+        "a registered request is not retried"
+    );
+
+    // Cancel a long job: it stops, the request ends Cancelled; cancelling again is refused.
+    let long = s.trainq(
+        &[
+            &["submit"][..],
+            FLAGS,
+            &["--hp", "epochs=500", "--hp", "epoch_delay_ms=200"],
+        ]
+        .concat(),
+    );
+    let long_id = stdout(&long).trim().to_owned();
+    poll::until("the long job to train", Duration::from_secs(60), || async {
+        let r: Value =
+            serde_json::from_slice(&s.trainq(&["jobs", "show", &long_id, "--json"]).stdout).ok()?;
+        (r["state"] == "InProgress").then_some(())
+    })
+    .await;
+    let cancelled = s.trainq(&["jobs", "cancel", &long_id]);
+    assert!(
+        stdout(&cancelled).contains("Cancelled"),
+        "{}",
+        stderr(&cancelled)
+    );
+    let record = poll::until("the job to stop", Duration::from_secs(60), || async {
+        let r: Value =
+            serde_json::from_slice(&s.trainq(&["jobs", "show", &long_id, "--json"]).stdout).ok()?;
+        (r["attempts"][0]["status"] == "Stopped").then_some(r)
+    })
+    .await;
+    assert_eq!(
+        record["state"], "Cancelled",
+        "a late event does not revive it"
+    );
+    assert_eq!(
+        s.trainq(&["jobs", "cancel", &long_id]).status.code(),
+        Some(1)
+    );
+
+    // Throttled on every delivery: dead-lettered after 2 receives; listed with why; redriven.
+    let url = &s.devstack.stack().devstack.as_ref().unwrap().sagemaker_url;
+    let faults = |f: Value| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .put(format!("{url}/_devstack/faults"))
+                .body(f.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    faults(json!({"throttle_rate": 1.0})).await;
+    let dead = stdout(&s.trainq(&[&["submit"][..], FLAGS].concat()))
+        .trim()
+        .to_owned();
+    let listed = poll::until("a dead letter", Duration::from_secs(60), || async {
+        let v: Value = serde_json::from_slice(&s.trainq(&["dlq", "list", "--json"]).stdout).ok()?;
+        (!v.as_array()?.is_empty()).then_some(v)
+    })
+    .await;
+    assert_eq!(listed[0]["request_id"], json!(dead));
+    assert!(
+        listed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("throttled"),
+        "{listed}"
+    );
+    let dry = s.trainq(&["dlq", "redrive", "--dry-run"]);
+    assert!(
+        stdout(&dry).contains("1 messages would go back"),
+        "{}",
+        stdout(&dry)
+    );
+    faults(json!({})).await;
+    assert!(stdout(&s.trainq(&["dlq", "redrive"])).contains("1 messages sent back"));
+    s.wait_state(&dead, "Registered").await;
+    s.devstack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status() {
+    let s = Stack::start(|_| {}).await;
+    let unknown = s.trainq(&["jobs", "show", "00000000-0000-0000-0000-000000000001"]);
+    assert_eq!(unknown.status.code(), Some(3));
+    assert!(stderr(&unknown).contains("hint:"));
+    assert_eq!(s.trainq(&["jobs", "show", "nope"]).status.code(), Some(2));
+    assert_eq!(
+        s.trainq(&["submit", "/nonexistent.json"]).status.code(),
+        Some(2)
+    );
+    let not_json = s.write("bad.json", &json!("{"));
+    std::fs::write(&not_json, "{ not json").unwrap();
+    assert_eq!(s.trainq(&["submit", &not_json]).status.code(), Some(2));
+    let mut bad = trainq_common::testing::sample_request();
+    bad["dataset"]["channels"] = json!({"train": format!("{DATA}train/")});
+    bad["resources"]["instance_type"] = json!("ml.banana.huge");
+    let bad = s.write("invalid.json", &bad);
+    let refused = s.trainq(&["submit", &bad]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("`resources.instance_type`"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        s.trainq(&["jobs", "list", "--state", "Sleeping"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        s.trainq(&["sweep", "status", "no-such-sweep"])
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(
+        s.trainq(&["frobnicate"]).status.code(),
+        Some(2),
+        "clap's usage error"
+    );
+
+    // The stack file names endpoints nobody listens on.
+    let mut gone = s.devstack.stack().clone();
+    gone.endpoints
+        .insert("default".into(), "http://127.0.0.1:9".into());
+    let gone_file = s.write("gone.json", &serde_json::to_value(&gone).unwrap());
+    let out = trainq_with(Path::new(&gone_file), &["jobs", "list"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hint:"));
+    let out = trainq_with(Path::new("/nonexistent/stack.json"), &["status"]);
+    assert_eq!(out.status.code(), Some(4));
+    s.devstack.stop().await;
+}
