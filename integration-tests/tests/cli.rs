@@ -407,6 +407,50 @@ async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status()
         "clap's usage error"
     );
 
+    // The Python example of docs/backend.md: same id rule, schema-checked, really enqueued.
+    let python = |args: &[&str]| {
+        std::process::Command::new(workspace().join(".venv/bin/python"))
+            .arg(workspace().join("docs/examples/enqueue.py"))
+            .args(args)
+            .output()
+            .expect("run enqueue.py")
+    };
+    let rule = trainq_common::naming::dedupe_request_id("acme", "scratch-detect", "shift-9");
+    let id = python(&["--id", "acme", "scratch-detect", "shift-9"]);
+    assert_eq!(
+        stdout(&id).trim(),
+        rule.to_string(),
+        "Python and Rust agree on the id"
+    );
+    let mut request = trainq_common::testing::sample_request();
+    request.as_object_mut().unwrap().remove("request_id");
+    request["dataset"]["channels"] = json!({"train": format!("{DATA}train/")});
+    let file = s.write("python-request.json", &request);
+    let stack_file = s.file.to_string_lossy().into_owned();
+    let sent = python(&[&stack_file, &file, "shift-9"]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    assert_eq!(stdout(&sent).trim(), rule.to_string());
+    poll::until(
+        "the Python-sent request's record",
+        Duration::from_secs(60),
+        || async {
+            s.trainq(&["jobs", "show", &rule.to_string()])
+                .status
+                .success()
+                .then_some(())
+        },
+    )
+    .await;
+    request["resources"]["instance_count"] = json!("two");
+    let bad = s.write("python-bad.json", &request);
+    let refused = python(&[&stack_file, &bad]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("`resources.instance_count`"),
+        "{}",
+        stderr(&refused)
+    );
+
     // The stack file names endpoints nobody listens on.
     let mut gone = s.devstack.stack().clone();
     gone.endpoints
