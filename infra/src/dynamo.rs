@@ -116,37 +116,44 @@ impl JobStore for DynamoJobStore {
         updated_before: &str,
         limit: usize,
     ) -> Result<Vec<JobRecord>, ServiceError> {
-        let mut records = Vec::new();
-        if limit == 0 {
-            return Ok(records);
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index::BY_STATE)
+            .key_condition_expression("#state = :state AND updated_at < :before")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
+            .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
+            .scan_index_forward(true);
+        collect_query(query, limit).await
+    }
+}
+
+/// Runs `query` page after page until `limit` records are read or none are left.
+pub(crate) async fn collect_query(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    limit: usize,
+) -> Result<Vec<JobRecord>, ServiceError> {
+    let mut records = Vec::new();
+    let mut start = None;
+    while limit > records.len() {
+        let out = query
+            .clone()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        for item in out.items.unwrap_or_default() {
+            records.push(from_item(item)?);
         }
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index::BY_STATE)
-                .key_condition_expression("#state = :state AND updated_at < :before")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
-                .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit.saturating_sub(records.len())).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items.unwrap_or_default() {
-                records.push(from_item(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() || records.len() >= limit {
-                records.truncate(limit);
-                return Ok(records);
-            }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
         }
     }
+    records.truncate(limit);
+    Ok(records)
 }
 
 fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, ServiceError> {

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use trainq_common::{JobRecord, ServiceError};
 
-use crate::dynamo::{from_item, index};
+use crate::dynamo::{collect_query, from_item, index};
 use crate::errors::classify;
 
 /// Which records to read.
@@ -61,31 +61,16 @@ impl JobQueries {
             names.insert("#r".into(), range.into());
             values.insert(":since".into(), AttributeValue::S(since.to_owned()));
         }
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(&condition)
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items.unwrap_or_default() {
-                records.push(from_item(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() || records.len() >= limit {
-                records.truncate(limit);
-                return Ok(records);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(&condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false);
+        collect_query(query, limit).await
     }
 
     async fn scan(
