@@ -187,7 +187,7 @@ where
             let before = record.state;
             let effect = apply(&mut record, &change, attempt);
             if matches!(effect, Effect::Stale | Effect::UnknownAttempt) {
-                return match self.follow_up(record).await {
+                return match self.follow_up(record, &change, attempt).await {
                     Ok(()) => WatchOutcome::Applied(effect),
                     Err(e) => WatchOutcome::Retry(e),
                 };
@@ -249,10 +249,18 @@ where
 
     /// A stale event is also a chance to finish what a crashed predecessor left: send a
     /// planned retry's launch message again (the dispatcher de-duplicates), or take over a
-    /// registration nobody holds.
-    async fn follow_up(&self, record: JobRecord) -> Result<(), ServiceError> {
+    /// registration nobody holds. Only the ending that planned the retry (a redelivery of it)
+    /// sends the message again; a late event of some other kind is just late.
+    async fn follow_up(
+        &self,
+        record: JobRecord,
+        change: &JobStateChange,
+        attempt: u32,
+    ) -> Result<(), ServiceError> {
+        let planned_by_this = is_terminal(&change.status)
+            && record.current_attempt().map(|a| a.number) == Some(attempt + 1);
         match record.state {
-            JobState::Retrying => self.enqueue_launch(&record).await,
+            JobState::Retrying if planned_by_this => self.enqueue_launch(&record).await,
             JobState::Completed if register::lease_lapsed(&record) => {
                 self.take_over_registration(record).await
             }

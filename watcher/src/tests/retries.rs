@@ -27,6 +27,12 @@ async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
     let kinds = w.alerts.kinds();
     assert_eq!(kinds, [AlertKind::CapacityPressure]);
 
+    // A late running event of attempt 1 is just late: no second launch message.
+    w.watcher()
+        .handle_event(&event("InProgress", "Training", 20))
+        .await;
+    assert_eq!(w.queue.sent.lock().unwrap().len(), 1);
+
     // The same event again: stale, but the launch message is sent again in case it was lost.
     w.watcher().handle_event(&lost).await;
     assert_eq!(w.queue.sent.lock().unwrap().len(), 2);
