@@ -97,6 +97,51 @@ impl DevstackConfig {
         buckets
     }
 
+    /// The template's parameters: the configured ones, `Target=local`, and the registries'
+    /// parameters taken from the functions' environment (one source for both).
+    pub fn template_parameters(&self) -> BTreeMap<String, String> {
+        let mut params = BTreeMap::from([
+            ("Target".to_owned(), "local".to_owned()),
+            // The functions' code is not deployed locally; the parameter must still be valid.
+            (
+                "ArtifactBucket".to_owned(),
+                "trainq-local-artifacts".to_owned(),
+            ),
+        ]);
+        let env = |k: &str| self.environment.get(k).cloned().unwrap_or_default();
+        for (registry, prefix) in [
+            ("Production", "TRAINQ_PRODUCTION_"),
+            ("Research", "TRAINQ_RESEARCH_"),
+        ] {
+            let bucket_of = |uri: String| {
+                uri.strip_prefix("s3://")
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            for (name, value) in [
+                ("EcrRegistry", env(&format!("{prefix}ECR_REGISTRY"))),
+                ("Images", env(&format!("{prefix}IMAGES"))),
+                (
+                    "DataBuckets",
+                    env(&format!("{prefix}BUCKETS")).replace(' ', ""),
+                ),
+                (
+                    "ModelBucket",
+                    bucket_of(env(&format!("{prefix}OUTPUT_S3_URI"))),
+                ),
+                (
+                    "ModelGroupPrefix",
+                    env(&format!("{prefix}MODEL_GROUP_PREFIX")),
+                ),
+            ] {
+                params.insert(format!("{registry}{name}"), value);
+            }
+        }
+        params.extend(self.stack_parameters.clone());
+        params
+    }
+
     /// The stack file the devstack writes (`<state_dir>/stack.json`).
     pub fn stack_file(&self) -> PathBuf {
         self.state_dir.join("stack.json")
@@ -130,6 +175,10 @@ mod tests {
         ] {
             assert!(buckets.contains(&b.to_owned()), "{buckets:?}");
         }
+        let params = config.template_parameters();
+        assert_eq!(params["Target"], "local");
+        assert_eq!(params["ProductionModelBucket"], "trainq-prod-models");
+        assert_eq!(params["ResearchDataBuckets"], "trainq-research-data");
         let e = DevstackConfig::load(Path::new("/nonexistent.json")).unwrap_err();
         assert!(e.contains("/nonexistent.json"));
     }

@@ -58,7 +58,7 @@ impl Devstack {
             &sdk,
             &config.stack_name,
             &template,
-            &config.stack_parameters,
+            &config.template_parameters(),
         )
         .await?;
 
