@@ -9,10 +9,22 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 # The venv is rebuilt when this file (and so a pin) changes.
 VENV_STAMP := $(VENV)/.installed-$(MOTO_VERSION)
+# Deployment and template tools, in a venv of their own (their pins would fight moto's).
+TOOLS_VENV := .venv-tools
+CFN_LINT_VERSION := 1.58.0
+CHECKOV_VERSION := 3.3.30
+CARGO_LAMBDA_VERSION := 1.9.2
+AWSCLI_VERSION := 1.46.3
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(CFN_LINT_VERSION)-$(CHECKOV_VERSION)-$(CARGO_LAMBDA_VERSION)-$(AWSCLI_VERSION)
+CFN_GUARD_VERSION := 3.2.1
+CFN_GUARD := .tools/bin/cfn-guard
+TEMPLATE := infra/cloudformation/template.yaml
+POLICIES := infra/cloudformation/policies
+FUNCTIONS := trainq-dispatcher trainq-watcher
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build bins check fmt lint test unit-test integration-test devstack devstack-down demo bench clean
+.PHONY: help venv tools build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -24,8 +36,36 @@ $(VENV_STAMP):
 
 venv: $(VENV_STAMP) ## Install the pinned emulator (moto server) into .venv/
 
-build: ## Build every crate (debug)
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint==$(CFN_LINT_VERSION)' \
+		'checkov==$(CHECKOV_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)' 'awscli==$(AWSCLI_VERSION)'
+	touch $@
+
+$(CFN_GUARD):
+	$(CARGO) install cfn-guard --version $(CFN_GUARD_VERSION) --locked --root .tools
+
+tools: $(TOOLS_STAMP) $(CFN_GUARD) ## Install cfn-lint, checkov, cargo-lambda, the AWS CLI (.venv-tools/) and cfn-guard (.tools/)
+
+build: $(TOOLS_STAMP) ## arm64 release zips of both functions with cargo-lambda, into dist/
+	@if command -v rustup >/dev/null 2>&1; then rustup target add aarch64-unknown-linux-gnu; fi
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo-lambda lambda build --release --arm64 --output-format zip \
+		$(addprefix --bin ,$(FUNCTIONS))
+	@mkdir -p dist
+	@for f in $(FUNCTIONS); do cp target/lambda/$$f/bootstrap.zip dist/$$f.zip; done
+	@ls -l dist/*.zip | awk '{printf "%s %.2f MB\n", $$NF, $$5 / 1048576}'
+
+build-debug: ## Build every crate and test (debug)
 	$(CARGO) build --workspace --all-targets
+
+check-template: $(TOOLS_STAMP) $(CFN_GUARD) ## cfn-lint, cfn-guard IAM rules (and their tests), checkov on the template
+	$(TOOLS_VENV)/bin/cfn-lint $(TEMPLATE)
+	$(CFN_GUARD) validate --data $(TEMPLATE) --rules $(POLICIES)/iam.guard --show-summary fail
+	$(CFN_GUARD) test --rules-file $(POLICIES)/iam.guard --test-data $(POLICIES)/iam_tests.yaml > /dev/null
+	$(TOOLS_VENV)/bin/checkov --file $(TEMPLATE) --framework cloudformation --quiet --compact --skip-download
+
+deploy: build ## Deploy to AWS: STACK=trainq ARTIFACT_BUCKET=… PARAMETERS=file (docs/deploy.md)
+	infra/deploy/deploy.sh
 
 bins: ## Build the binaries the local stack runs (functions, devstack, defect trainer)
 	$(CARGO) build --workspace --bins
@@ -43,7 +83,7 @@ unit-test: ## Unit tests of the domain and the Lambdas' logic (no emulator)
 integration-test: venv bins ## End-to-end tests over HTTP: moto, the local SageMaker endpoint, the local stack
 	$(CARGO) test -p trainq-integration-tests
 
-test: venv lint bins ## Everything CI runs: lints, unit and integration tests
+test: venv tools lint bins check-template ## Everything CI runs: lints, template checks, unit and integration tests
 	$(CARGO) test --workspace
 
 DEVSTACK := target/debug/trainq-devstack
@@ -65,6 +105,6 @@ bench: ## Benchmarks (coming with the benchmarks issue)
 	@echo "make bench is coming with the benchmarks issue (#8)." >&2
 	@exit 1
 
-clean: ## Remove build output and the venv
+clean: ## Remove build output, the venvs and the installed tools
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TOOLS_VENV) .tools dist

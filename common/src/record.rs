@@ -9,6 +9,9 @@ use crate::request::TrainingRequest;
 use crate::state::{self, ForbiddenTransition, JobState};
 use crate::time_util::now_rfc3339;
 
+/// How long a rejected request's record is kept before the table's TTL removes it.
+pub const REJECTED_RETENTION_DAYS: i64 = 90;
+
 /// How much of a rejected message's raw body is kept.
 pub const RAW_BODY_KEEP_BYTES: usize = 4096;
 
@@ -74,6 +77,10 @@ pub struct JobRecord {
     /// spot attempts that reported both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_savings_pct: Option<f64>,
+    /// When DynamoDB may delete the record (epoch seconds, the table's TTL attribute): set on
+    /// rejected requests only, which are kept [`REJECTED_RETENTION_DAYS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// When the record was created (RFC 3339).
     pub created_at: String,
     /// When the record last changed (RFC 3339): the sort key of the by-state index.
@@ -194,6 +201,7 @@ impl JobRecord {
             model_group: None,
             model_approval: None,
             spot_savings_pct: None,
+            expires_at: None,
             created_at: now.clone(),
             updated_at: now,
         }

@@ -33,6 +33,10 @@ where
         record.reason = Some(reason.clone());
         record.message_id = message.message_id.clone();
         record.keep_raw_body(body);
+        record.expires_at = Some(
+            trainq_common::time_util::now_epoch_s()
+                + trainq_common::record::REJECTED_RETENTION_DAYS * 86_400,
+        );
         fill_what_is_readable(&mut record, body);
 
         match self.store.put_new(&record).await {

@@ -381,6 +381,11 @@ async fn malformed_requests_are_rejected_kept_and_announced() {
         let record = w.store.record(id).unwrap();
         assert_eq!(record.state, JobState::Rejected);
         assert_eq!(record.reason.as_deref(), Some(reason.as_str()));
+        let ttl = record.expires_at.unwrap() - trainq_common::time_util::now_epoch_s();
+        assert!(
+            (89 * 86_400..=90 * 86_400).contains(&ttl),
+            "kept 90 days: {ttl}"
+        );
         let kept = record.raw_body.unwrap();
         assert!(body.starts_with(&kept) && kept.len() <= 4096);
     }

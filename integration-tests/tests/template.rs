@@ -1,0 +1,333 @@
+//! The CloudFormation template, deployed into moto as it goes to AWS (Target=aws: functions,
+//! event source mappings, roles, alarms) and as the devstack deploys it (Target=local): the
+//! resources it creates are the ones the code expects.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::QueueAttributeName as Q;
+use serde_json::Value;
+use trainq_common::config::Env;
+use trainq_dispatcher::DispatcherConfig;
+use trainq_infra::dynamo::index;
+use trainq_integration_tests::local_stack::workspace;
+use trainq_integration_tests::world::World;
+use trainq_watcher::WatcherConfig;
+
+/// The registry parameters of an AWS deployment (as in infra/deploy/parameters.example).
+fn aws_parameters(prefix: &str, artifacts: &str) -> BTreeMap<String, String> {
+    let images = r#"{"defect-classifier": ["validation:accuracy", "train:loss"]}"#;
+    [
+        ("Target", "aws"),
+        ("StackPrefix", prefix),
+        ("ArtifactBucket", artifacts),
+        (
+            "ProductionEcrRegistry",
+            "111111111111.dkr.ecr.eu-west-1.amazonaws.com",
+        ),
+        ("ProductionImages", images),
+        ("ProductionDataBuckets", "acme-prod-data,acme-prod-data-2"),
+        ("ProductionModelBucket", "acme-prod-models"),
+        (
+            "ResearchEcrRegistry",
+            "222222222222.dkr.ecr.eu-west-1.amazonaws.com",
+        ),
+        ("ResearchImages", images),
+        ("ResearchDataBuckets", "acme-research-data"),
+        ("ResearchModelBucket", "acme-research-models"),
+        ("DispatcherTimeout", "30"),
+        ("RequestsVisibilityTimeout", "180"),
+        ("AlertEmail", "oncall@example.com"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn template() -> String {
+    std::fs::read_to_string(workspace().join("infra/cloudformation/template.yaml")).unwrap()
+}
+
+/// Uploads placeholder function zips (moto does not run them) and deploys the AWS template.
+async fn deploy_for_aws(w: &World, prefix: &str) -> BTreeMap<String, String> {
+    let artifacts = format!("{prefix}-artifacts");
+    w.ensure_bucket(&artifacts).await;
+    for key in ["trainq/trainq-dispatcher.zip", "trainq/trainq-watcher.zip"] {
+        w.s3()
+            .put_object()
+            .bucket(&artifacts)
+            .key(key)
+            .body(b"PK\x05\x06".repeat(1).into())
+            .send()
+            .await
+            .unwrap();
+    }
+    trainq_devstack::stack::deploy(
+        &w.sdk,
+        prefix,
+        &template(),
+        &aws_parameters(prefix, &artifacts),
+    )
+    .await
+    .expect("the AWS template deploys into moto")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_template_gives_the_functions_what_their_code_expects() {
+    let w = World::new().await;
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let outputs = deploy_for_aws(&w, &prefix).await;
+
+    // Both functions exist, and their environment is a valid configuration for their code.
+    let lambda = aws_sdk_lambda::Client::new(&w.sdk);
+    for name in ["dispatcher", "watcher"] {
+        let f = lambda
+            .get_function_configuration()
+            .function_name(format!("{prefix}-{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(f.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+        assert_eq!(f.handler(), Some("bootstrap"));
+        let env: BTreeMap<String, String> = f
+            .environment()
+            .and_then(|e| e.variables().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let vars = Env::from_fn(|k| env.get(k).cloned());
+        let registries = match name {
+            "dispatcher" => DispatcherConfig::from_env(&vars).map(|c| c.registries),
+            _ => WatcherConfig::from_env(&vars).map(|c| c.registries),
+        }
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            env["TRAINQ_REQUESTS_QUEUE_URL"],
+            outputs["RequestsQueueUrl"]
+        );
+        assert_eq!(
+            registries.production.output_s3_uri,
+            "s3://acme-prod-models/output"
+        );
+        assert!(
+            registries
+                .research
+                .execution_role_arn
+                .ends_with(&format!("role/{prefix}-research-training"))
+        );
+        assert_eq!(registries.production.allowed_buckets.len(), 2);
+    }
+
+    // The event source mappings: batches of 10 with partial batch responses, on the right queues.
+    let mappings = lambda.list_event_source_mappings().send().await.unwrap();
+    let ours: Vec<_> = mappings
+        .event_source_mappings()
+        .iter()
+        .filter(|m| m.function_arn().is_some_and(|a| a.contains(&prefix)))
+        .collect();
+    assert_eq!(ours.len(), 2);
+    for m in &ours {
+        assert_eq!(m.batch_size(), Some(10));
+        assert_eq!(
+            m.function_response_types()
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>(),
+            ["ReportBatchItemFailures"]
+        );
+        let source = m.event_source_arn().unwrap();
+        let expected = if m.function_arn().unwrap().ends_with("dispatcher") {
+            &outputs["RequestsQueueArn"]
+        } else {
+            &outputs["JobEventsQueueArn"]
+        };
+        assert_eq!(source, expected);
+    }
+
+    // The requests queue: visibility ≥ 6 × the dispatcher's timeout, dead-lettered after 20.
+    let attrs = w
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&outputs["RequestsQueueUrl"])
+        .attribute_names(Q::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert!(attrs[&Q::VisibilityTimeout].parse::<u32>().unwrap() >= 6 * 30);
+    let redrive: Value = serde_json::from_str(&attrs[&Q::RedrivePolicy]).unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "20"
+    );
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("-requests-dlq")
+    );
+    assert_eq!(
+        attrs.get(&Q::KmsMasterKeyId).map(String::as_str),
+        Some("alias/aws/sqs")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_and_the_event_rule_are_what_the_code_reads() {
+    let w = World::new().await;
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut params = aws_parameters(&prefix, "unused-artifacts");
+    params.insert("Target".into(), "local".into());
+    let outputs = trainq_devstack::stack::deploy(&w.sdk, &prefix, &template(), &params)
+        .await
+        .unwrap();
+    assert!(
+        !outputs.contains_key("DispatcherFunctionName"),
+        "no functions with Target=local"
+    );
+
+    let table = w
+        .dynamodb
+        .describe_table()
+        .table_name(&outputs["JobsTableName"])
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    let key: Vec<_> = table
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name().to_owned())
+        .collect();
+    assert_eq!(key, ["request_id"]);
+    let mut indexes: Vec<(String, Vec<String>)> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            let keys = g
+                .key_schema()
+                .iter()
+                .map(|k| k.attribute_name().to_owned())
+                .collect();
+            (g.index_name().unwrap().to_owned(), keys)
+        })
+        .collect();
+    indexes.sort();
+    let expected = [
+        (index::BY_EXPERIMENT, ["experiment_id", "created_at"]),
+        (index::BY_PROJECT, ["customer_project", "created_at"]),
+        (index::BY_STATE, ["state", "updated_at"]),
+    ];
+    let expected: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(n, k)| (n.to_string(), k.iter().map(|s| s.to_string()).collect()))
+        .collect();
+    assert_eq!(indexes, expected);
+
+    let rule = w
+        .eventbridge
+        .describe_rule()
+        .name(format!("{prefix}-job-events"))
+        .send()
+        .await
+        .unwrap();
+    let pattern: Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
+    assert_eq!(pattern["source"][0], "aws.sagemaker");
+    assert_eq!(pattern["detail-type"][0], trainq_common::event::DETAIL_TYPE);
+    assert_eq!(
+        pattern["detail"]["TrainingJobName"][0]["prefix"],
+        trainq_common::naming::JOB_NAME_PREFIX
+    );
+    let targets = w
+        .eventbridge
+        .list_targets_by_rule()
+        .rule(format!("{prefix}-job-events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        targets.targets()[0].arn(),
+        outputs["JobEventsQueueArn"].as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_script_deploys_and_writes_a_stack_file_trainq_can_use() {
+    let w = World::new().await;
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let artifacts = format!("{prefix}-artifacts");
+    w.ensure_bucket(&artifacts).await;
+    let dir = std::env::temp_dir().join(format!("trainq-deploy-{prefix}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["trainq-dispatcher", "trainq-watcher"] {
+        std::fs::write(
+            dir.join(format!("{f}.zip")),
+            format!("placeholder zip of {f}"),
+        )
+        .unwrap();
+    }
+    let mut lines: Vec<String> = aws_parameters(&prefix, &artifacts)
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "Target" | "ArtifactBucket"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    lines.insert(0, "# parameters of a test deployment".into());
+    std::fs::write(dir.join("params.txt"), lines.join("\n")).unwrap();
+    let stack_file = dir.join("stack.json");
+    assert!(
+        workspace().join(".venv-tools/bin/aws").exists(),
+        "run `make tools` first (`make test` does)"
+    );
+    let out = std::process::Command::new(workspace().join("infra/deploy/deploy.sh"))
+        .env("STACK", &prefix)
+        .env("ARTIFACT_BUCKET", &artifacts)
+        .env("PARAMETERS", dir.join("params.txt"))
+        .env("STACK_FILE", &stack_file)
+        .env("DIST", &dir)
+        .env("AWS_ENDPOINT_URL", trainq_integration_tests::moto::url())
+        .env(
+            "AWS_DEFAULT_REGION",
+            trainq_integration_tests::world::REGION,
+        )
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The zips went up under content-addressed keys.
+    let keys = w
+        .s3()
+        .list_objects_v2()
+        .bucket(&artifacts)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = keys.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("trainq/trainq-") && k.ends_with(".zip") && k.len() > 30)
+    );
+
+    // The stack file names the stack's resources and the registries the dispatcher has.
+    let stack: trainq_common::stack::StackConfig =
+        serde_json::from_slice(&std::fs::read(&stack_file).unwrap()).expect("a stack file");
+    let registries = stack
+        .load_registries()
+        .expect("registries as the functions get them");
+    assert_eq!(registries.research.model_package_group_prefix, "research");
+    assert_eq!(registries.production.allowed_buckets.len(), 2);
+    assert!(stack.jobs_table.starts_with(&prefix));
+    assert!(
+        stack
+            .requests_dlq_url
+            .ends_with(&format!("{prefix}-requests-dlq"))
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
