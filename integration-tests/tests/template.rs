@@ -56,7 +56,7 @@ async fn deploy_for_aws(w: &World, prefix: &str) -> BTreeMap<String, String> {
             .put_object()
             .bucket(&artifacts)
             .key(key)
-            .body(b"PK\x05\x06".repeat(1).into())
+            .body(b"PK\x05\x06".to_vec().into())
             .send()
             .await
             .unwrap();
