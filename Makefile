@@ -18,13 +18,17 @@ AWSCLI_VERSION := 1.46.3
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(CFN_LINT_VERSION)-$(CHECKOV_VERSION)-$(CARGO_LAMBDA_VERSION)-$(AWSCLI_VERSION)
 CFN_GUARD_VERSION := 3.2.1
 CFN_GUARD := .tools/bin/cfn-guard
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := .tools/bin/cargo-fuzz
+FUZZ_TARGETS := request event
+FUZZ_SECONDS ?= 30
 TEMPLATE := infra/cloudformation/template.yaml
 POLICIES := infra/cloudformation/policies
 FUNCTIONS := trainq-dispatcher trainq-watcher
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv tools build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench clean
+.PHONY: help venv tools fuzz-smoke build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -45,6 +49,9 @@ $(TOOLS_STAMP):
 $(CFN_GUARD):
 	$(CARGO) install cfn-guard --version $(CFN_GUARD_VERSION) --locked --root .tools
 
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .tools
+
 tools: $(TOOLS_STAMP) $(CFN_GUARD) ## Install cfn-lint, checkov, cargo-lambda, the AWS CLI (.venv-tools/) and cfn-guard (.tools/)
 
 build: $(TOOLS_STAMP) ## arm64 release zips of both functions with cargo-lambda, into dist/
@@ -63,6 +70,16 @@ check-template: $(TOOLS_STAMP) $(CFN_GUARD) ## cfn-lint, cfn-guard IAM rules (an
 	$(CFN_GUARD) validate --data $(TEMPLATE) --rules $(POLICIES)/iam.guard --show-summary fail
 	$(CFN_GUARD) test --rules-file $(POLICIES)/iam.guard --test-data $(POLICIES)/iam_tests.yaml > /dev/null
 	$(TOOLS_VENV)/bin/checkov --file $(TEMPLATE) --framework cloudformation --quiet --compact --skip-download
+
+fuzz-smoke: $(CARGO_FUZZ) ## Each fuzz target for FUZZ_SECONDS (default 30) from its seed corpus, on nightly
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/.corpus-run/$$t; \
+		(cd fuzz && PATH="$(CURDIR)/.tools/bin:$$PATH" cargo +nightly fuzz run $$t .corpus-run/$$t corpus/$$t \
+			-- -max_total_time=$(FUZZ_SECONDS) > .corpus-run/$$t.log 2>&1) \
+			|| { tail -40 fuzz/.corpus-run/$$t.log; echo "fuzz target $$t failed" >&2; exit 1; }; \
+		echo "fuzz $$t: $$(grep -E '^Done' fuzz/.corpus-run/$$t.log)"; \
+	done
 
 deploy: build ## Deploy to AWS: STACK=trainq ARTIFACT_BUCKET=… PARAMETERS=file (docs/deploy.md)
 	infra/deploy/deploy.sh
