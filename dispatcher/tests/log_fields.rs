@@ -45,7 +45,8 @@ async fn every_log_line_about_a_request_carries_its_id_and_job_name() {
         .json()
         .with_current_span(true)
         .with_span_list(false)
-        .with_writer(move || writer.clone())
+        // The Lambdas' own writer: every line passes the credential redaction.
+        .with_writer(move || trainq_infra::redact::Redacting(writer.clone()))
         .init();
 
     let (store, training, alerts, queue) = (
@@ -71,6 +72,29 @@ async fn every_log_line_about_a_request_carries_its_id_and_job_name() {
     let body = sample_request();
     d.handle_message(&message("m1", &body.to_string())).await;
     d.handle_message(&message("m2", "not json")).await;
+    // Credentials pasted where they do not belong, in requests that are refused (the reason
+    // quotes what it refuses) or launched.
+    let secrets = [
+        ("m3", "image", json!("AKIAIOSFODNN7EXAMPLE:latest")),
+        (
+            "m4",
+            "hyperparameters",
+            json!({"api_token": "tok-8f3k2j9x"}),
+        ),
+        (
+            "m5",
+            "aws_secret_access_key",
+            json!("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        ),
+    ];
+    for (id, field, value) in &secrets {
+        let mut b = sample_request();
+        b["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+        b[*field] = value.clone();
+        d.handle_message(&message(id, &b.to_string())).await;
+    }
+    let raw = "{\"password\": \"hunter22-secret\", broken";
+    d.handle_message(&message("m6", raw)).await;
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<Value> = text
@@ -101,4 +125,21 @@ async fn every_log_line_about_a_request_carries_its_id_and_job_name() {
             .unwrap()
             .contains("not valid JSON")
     );
+
+    for secret in [
+        "AKIAIOSFODNN7EXAMPLE",
+        "tok-8f3k2j9x",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "hunter22-secret",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "`{secret}` reached the logs:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("[redacted]"),
+        "the refusal still says where: {text}"
+    );
+    assert!(!text.contains("broken"), "raw bodies are never logged");
 }

@@ -10,6 +10,7 @@ pub mod eventbridge;
 pub mod lambda;
 pub mod model_registry;
 pub mod queries;
+pub mod redact;
 pub mod sagemaker;
 pub mod sqs;
 pub mod telemetry;
