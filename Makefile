@@ -28,7 +28,7 @@ FUNCTIONS := trainq-dispatcher trainq-watcher
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv tools fuzz-smoke build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench clean
+.PHONY: help venv tools fuzz-smoke chaos build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -80,6 +80,11 @@ fuzz-smoke: $(CARGO_FUZZ) ## Each fuzz target for FUZZ_SECONDS (default 30) from
 			|| { tail -40 fuzz/.corpus-run/$$t.log; echo "fuzz target $$t failed" >&2; exit 1; }; \
 		echo "fuzz $$t: $$(grep -E '^Done' fuzz/.corpus-run/$$t.log)"; \
 	done
+
+CHAOS_REQUESTS ?= 1000
+
+chaos: venv bins ## The chaos run at CHAOS_REQUESTS (default 1,000) requests, with its figures
+	CHAOS_REQUESTS=$(CHAOS_REQUESTS) $(CARGO) test -p trainq-integration-tests --test chaos -- --nocapture
 
 deploy: build ## Deploy to AWS: STACK=trainq ARTIFACT_BUCKET=… PARAMETERS=file (docs/deploy.md)
 	infra/deploy/deploy.sh

@@ -17,7 +17,7 @@ use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, W
 use trainq_common::request::ValidRequest;
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_ms, now_epoch_s, now_rfc3339, to_rfc3339};
-use trainq_common::{Attempt, JobRecord, ServiceError};
+use trainq_common::{Attempt, JobRecord, ServiceError, chaos};
 
 use crate::backoff::defer_delay_s;
 use crate::{Dispatcher, Outcome, receive_count};
@@ -47,8 +47,15 @@ where
         };
         let spec = plan(&valid, registry, attempt.number, &rung);
         Span::current().record("job_name", spec.job_name.as_str());
+        if let Err(e) = chaos::point("dispatcher: claimed, before CreateTrainingJob") {
+            return Outcome::Retry(e);
+        }
 
-        let outcome = match self.training.create_training_job(&spec).await {
+        let created = self.training.create_training_job(&spec).await;
+        if let Err(e) = chaos::point("dispatcher: after CreateTrainingJob, before recording it") {
+            return Outcome::Retry(e);
+        }
+        let outcome = match created {
             Ok(arn) => self.record_launch(record, Some(arn), false).await,
             Err(ServiceError::AlreadyExists(_)) => self.record_launch(record, None, true).await,
             Err(e) if e.is_retryable() => self.defer(&mut record, e, message).await,

@@ -53,6 +53,11 @@ where
             }
             Err(e) => return Outcome::Retry(e),
         }
+        if let Err(e) =
+            trainq_common::chaos::point("dispatcher: rejection recorded, before its alert")
+        {
+            return Outcome::Retry(e);
+        }
         let alert = Alert::about(AlertKind::RequestRejected, &record, reason.clone());
         match self.alerts.send(&alert).await {
             Ok(()) => Outcome::Rejected(reason),

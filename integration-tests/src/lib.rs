@@ -10,6 +10,7 @@
 //!   handler, delete what it did not report as failed.
 
 pub mod alerts;
+pub mod chaos;
 pub mod crash;
 pub mod datasets;
 pub mod esm;

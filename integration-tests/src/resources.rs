@@ -98,8 +98,13 @@ pub async fn create(
         .await
         .expect("PutTargets");
     // SageMaker (the local endpoint) publishes to the default bus; the rule is the template's.
-    let events_queue_url =
-        create_queue(sqs, &format!("trainq-job-events-{suffix}"), HashMap::new()).await;
+    // A short visibility timeout: an event batch whose invocation died comes back quickly.
+    let events_queue_url = create_queue(
+        sqs,
+        &format!("trainq-job-events-{suffix}"),
+        HashMap::from([(QueueAttributeName::VisibilityTimeout, "3".into())]),
+    )
+    .await;
     let events_queue_arn = queue_arn(sqs, &events_queue_url).await;
     let rule = format!("trainq-job-events-{suffix}");
     let pattern = json!({

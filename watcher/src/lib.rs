@@ -203,6 +203,11 @@ where
             let expected = record.next_version();
             match self.store.put_if_version(&record, expected).await {
                 Ok(Write::Written) => {
+                    if let Err(e) =
+                        trainq_common::chaos::point("watcher: event recorded, before its follow-up")
+                    {
+                        return WatchOutcome::Retry(e);
+                    }
                     return match self.after_write(before, record, retry).await {
                         Ok(()) => WatchOutcome::Applied(effect),
                         Err(e) => WatchOutcome::Retry(e),

@@ -69,7 +69,11 @@ where
     /// holds (`record` is the version it wrote).
     pub(crate) async fn register(&self, record: JobRecord) -> Result<(), ServiceError> {
         match self.registration(&record).await {
-            Ok(outcome) => self.finish(record, outcome).await,
+            Ok(outcome) => {
+                // Dying here leaves the lease held: the next holder waits for it to lapse.
+                trainq_common::chaos::point("watcher: package created, before recording it")?;
+                self.finish(record, outcome).await
+            }
             Err(e) => {
                 // Let the redelivered event take over at once instead of waiting out the lease.
                 let mut released = record;

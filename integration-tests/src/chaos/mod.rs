@@ -1,0 +1,152 @@
+//! The chaos run: many requests through the dispatcher and watcher (the real handlers, over
+//! the wire) while everything that can go wrong does — every message delivered one to three
+//! times, invocations dying between their steps, SageMaker throttling creates and enforcing a
+//! quota, state-change events duplicated, reordered and dropped, spot capacity lost — and then
+//! the promise checked: nothing lost, nothing doubled, every record equal to SageMaker's truth,
+//! one model package per registered request.
+
+mod faults;
+mod report;
+mod verify;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use trainq_common::chaos;
+use trainq_common::testing::{sample_request, sample_research_request};
+use uuid::Uuid;
+
+pub use report::Figures;
+
+use crate::world::World;
+
+/// What the run does, and how hard.
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    /// Requests sent.
+    pub requests: usize,
+    /// Chance in 1000 that an invocation dies at each fault point it passes.
+    pub crash_per_mille: u32,
+    /// Share of CreateTrainingJob calls throttled.
+    pub throttle_rate: f64,
+    /// Instances of the main instance type that may run at once.
+    pub quota: u32,
+    /// Percent of state-change events delivered twice (the copy later, so also reordered).
+    pub duplicate_pct: u64,
+    /// Percent of state-change events dropped (the reconcile must heal them).
+    pub drop_pct: u64,
+    /// Percent of jobs that lose their spot capacity.
+    pub spot_loss_pct: u64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// How long the run may take.
+    pub deadline: Duration,
+}
+
+impl ChaosConfig {
+    /// The CI run (`requests`), or `CHAOS_REQUESTS` of them.
+    pub fn from_env(requests: usize) -> Self {
+        let requests = std::env::var("CHAOS_REQUESTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(requests);
+        Self {
+            requests,
+            crash_per_mille: 50,
+            throttle_rate: 0.2,
+            quota: 15,
+            duplicate_pct: 20,
+            drop_pct: 10,
+            spot_loss_pct: 15,
+            seed: 20_261_124,
+            deadline: Duration::from_secs(60 + requests as u64 * 2),
+        }
+    }
+}
+
+/// A deterministic number in `0..100` for `(salt, key)`.
+pub(crate) fn percent(seed: u64, salt: &str, key: &str) -> u64 {
+    let id = Uuid::new_v5(
+        &Uuid::from_u128(u128::from(seed)),
+        format!("{salt}/{key}").as_bytes(),
+    );
+    (id.as_u128() % 100) as u64
+}
+
+/// The requests: two production for every research one, each with an id of its own.
+fn requests(config: &ChaosConfig) -> Vec<(Uuid, String)> {
+    (0..config.requests)
+        .map(|i| {
+            let mut body = if i % 3 == 2 {
+                sample_research_request()
+            } else {
+                sample_request()
+            };
+            let id = Uuid::new_v4();
+            body["request_id"] = json!(id.to_string());
+            body["hyperparameters"] = json!({"epochs": "3", "trial": i.to_string()});
+            (id, body.to_string())
+        })
+        .collect()
+}
+
+/// Runs the chaos and returns what happened, with the violations of the promise (if any).
+pub async fn run(config: &ChaosConfig) -> Figures {
+    let w = World::new().await;
+    w.set_faults(
+        json!({"throttle_rate": config.throttle_rate, "quotas": {"ml.g5.xlarge": config.quota}}),
+    )
+    .await;
+    let started = Instant::now();
+    let mut figures = Figures::new(config);
+    let sent = requests(config);
+    faults::send_with_duplicates(&w, config, &sent, &mut figures).await;
+    chaos::arm(config.crash_per_mille, config.seed);
+
+    let fast = [
+        ("TRAINQ_LAUNCH_LEASE_S", "3"),
+        ("TRAINQ_REGISTRATION_LEASE_S", "2"),
+        ("TRAINQ_RECONCILE_AFTER_S", "3"),
+    ];
+    let dispatcher = w.dispatcher_with(w.store(), w.dispatcher_config(&fast));
+    let watcher = w.watcher_with(w.watcher_config(&fast));
+    let ids: BTreeSet<Uuid> = sent.iter().map(|(id, _)| *id).collect();
+    let mut finished: BTreeSet<String> = BTreeSet::new();
+    let mut round = 0u64;
+    loop {
+        round += 1;
+        faults::dispatch_round(&w, &dispatcher, &mut figures).await;
+        faults::sagemaker_round(&w, config, &mut finished, &mut figures).await;
+        faults::events_round(&w, &watcher, config, &mut figures).await;
+        if round.is_multiple_of(4) {
+            let report = watcher.reconcile().await;
+            figures.reconciled += report.healed;
+            chaos::take_crashed();
+        }
+        if round.is_multiple_of(5) && verify::settled(&w, &ids).await {
+            break;
+        }
+        if started.elapsed() > config.deadline {
+            figures
+                .violations
+                .push(format!("not settled within {:?}", config.deadline));
+            break;
+        }
+    }
+    chaos::arm(0, config.seed);
+    figures.crashes = chaos::crashes();
+    figures.duration = started.elapsed();
+    figures.endpoint = w.stats().await;
+    verify::promise(&w, &ids, &mut figures).await;
+    figures
+}
+
+/// Counts by key, for the report.
+pub(crate) fn histogram<I: IntoIterator<Item = String>>(items: I) -> BTreeMap<String, usize> {
+    let mut h = BTreeMap::new();
+    for i in items {
+        *h.entry(i).or_default() += 1;
+    }
+    h
+}

@@ -1,0 +1,166 @@
+//! The promise, checked after a chaos run against the records, SageMaker (the local endpoint)
+//! and the Model Registry: nothing lost, nothing doubled, the records true.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use trainq_common::JobRecord;
+use trainq_common::naming::parse_job_name;
+use trainq_common::request::peek_request_id;
+use trainq_common::state::JobState;
+use trainq_infra::queries::{JobQueries, Selection};
+use uuid::Uuid;
+
+use super::{Figures, histogram};
+use crate::world::World;
+
+async fn records(w: &World) -> BTreeMap<Uuid, JobRecord> {
+    JobQueries::new(w.dynamodb.clone(), &w.names.table)
+        .select(&Selection::All, None, usize::MAX)
+        .await
+        .expect("scan the jobs table")
+        .into_iter()
+        .map(|r| (r.request_id, r))
+        .collect()
+}
+
+/// Whether the run is over: no request or event is queued, and every request has ended — or
+/// waits `Deferred` with no message left on the requests queue (so its message is in the DLQ,
+/// which [`promise`] checks).
+pub(super) async fn settled(w: &World, ids: &BTreeSet<Uuid>) -> bool {
+    if crate::esm::depth(&w.sqs, &w.names.queue_url).await > 0
+        || crate::esm::depth(&w.sqs, &w.names.events_queue_url).await > 0
+    {
+        return false;
+    }
+    let records = records(w).await;
+    ids.iter().all(|id| {
+        records
+            .get(id)
+            .is_some_and(|r| r.state.is_terminal() || r.state == JobState::Deferred)
+    })
+}
+
+/// The request ids of the messages in the dead-letter queue (taken off it).
+async fn dead_letters(w: &World) -> BTreeSet<Uuid> {
+    let mut ids = BTreeSet::new();
+    loop {
+        let messages = crate::esm::receive(&w.sqs, &w.names.dlq_url, 0).await;
+        if messages.is_empty() {
+            return ids;
+        }
+        for m in &messages {
+            if let Some(id) = m.body().and_then(peek_request_id) {
+                ids.insert(id);
+            }
+        }
+        let none = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+        crate::esm::acknowledge(&w.sqs, &w.names.dlq_url, &messages, &none).await;
+    }
+}
+
+/// Checks the promise; every breach becomes a violation in `figures`.
+pub(super) async fn promise(w: &World, ids: &BTreeSet<Uuid>, figures: &mut Figures) {
+    let records = records(w).await;
+    let dead = dead_letters(w).await;
+    let v = &mut figures.violations;
+
+    // Nothing lost: every request ended, or waits in the DLQ with its record saying why.
+    for id in ids {
+        match records.get(id) {
+            Some(r) if r.state.is_terminal() => {}
+            Some(r) if dead.contains(id) && r.reason.is_some() => {}
+            Some(r) => v.push(format!("{id} stranded in {} ({:?})", r.state, r.reason)),
+            None if dead.contains(id) => v.push(format!("{id} dead-lettered without a record")),
+            None => v.push(format!("{id} lost: no record, not in the DLQ")),
+        }
+    }
+    figures.dead_lettered = dead.len();
+    figures.states = histogram(
+        ids.iter()
+            .filter_map(|id| records.get(id))
+            .map(|r| r.state.to_string()),
+    );
+
+    // Nothing doubled: every job SageMaker has is an attempt of its request, one job per attempt.
+    let jobs = w.training_jobs().await;
+    let distinct: BTreeSet<&String> = jobs.iter().collect();
+    if distinct.len() != jobs.len() {
+        v.push(format!(
+            "{} jobs listed, {} distinct",
+            jobs.len(),
+            distinct.len()
+        ));
+    }
+    figures.jobs = jobs.len();
+    for name in &jobs {
+        let owner = parse_job_name(name).and_then(|(id, _)| records.get(&id));
+        match owner {
+            Some(r) if r.attempts.iter().any(|a| &a.job_name == name) => {}
+            _ => v.push(format!("job {name} belongs to no attempt of a record")),
+        }
+    }
+    let created = figures.endpoint["jobs_created"]
+        .as_u64()
+        .unwrap_or_default() as usize;
+    if created != jobs.len() {
+        v.push(format!("{created} jobs created, {} exist", jobs.len()));
+    }
+
+    // The records equal SageMaker's truth, attempt by attempt.
+    for r in records.values() {
+        for a in r.attempts.iter().filter(|a| jobs.contains(&a.job_name)) {
+            let truth = w.describe_job(&a.job_name).await;
+            let status = truth.training_job_status().map(|s| s.as_str().to_owned());
+            if a.status != status {
+                v.push(format!(
+                    "{}: record says {:?}, SageMaker {:?}",
+                    a.job_name, a.status, status
+                ));
+            }
+        }
+        let launched = r
+            .attempts
+            .iter()
+            .filter(|a| jobs.contains(&a.job_name))
+            .count();
+        if launched > r.attempts.len() {
+            v.push(format!("{} has more jobs than attempts", r.request_id));
+        }
+    }
+    figures.attempts = records.values().map(|r| r.attempts.len()).sum();
+
+    // One model package per registered request, and none for anything else.
+    let registered: Vec<&JobRecord> = records
+        .values()
+        .filter(|r| r.state == JobState::Registered)
+        .collect();
+    let arns: BTreeSet<&str> = registered
+        .iter()
+        .filter_map(|r| r.model_package_arn.as_deref())
+        .collect();
+    if arns.len() != registered.len() {
+        v.push(format!(
+            "{} registered requests, {} distinct packages",
+            registered.len(),
+            arns.len()
+        ));
+    }
+    let mut packages = 0;
+    let groups: BTreeSet<&str> = registered
+        .iter()
+        .filter_map(|r| r.model_group.as_deref())
+        .collect();
+    for group in groups {
+        let listed = w.model_packages(group).await;
+        packages += listed.len();
+        for p in listed {
+            if !arns.contains(p.model_package_arn().unwrap_or_default()) {
+                v.push(format!(
+                    "package {:?} in {group} belongs to no registered request",
+                    p.model_package_arn()
+                ));
+            }
+        }
+    }
+    figures.packages = packages;
+}
