@@ -77,7 +77,9 @@ fuzz-smoke: $(CARGO_FUZZ) ## Each fuzz target for FUZZ_SECONDS (default 30) from
 		mkdir -p fuzz/.corpus-run/$$t; \
 		(cd fuzz && PATH="$(CURDIR)/.tools/bin:$$PATH" cargo +nightly fuzz run $$t .corpus-run/$$t corpus/$$t \
 			-- -max_total_time=$(FUZZ_SECONDS) > .corpus-run/$$t.log 2>&1) \
-			|| { tail -40 fuzz/.corpus-run/$$t.log; echo "fuzz target $$t failed" >&2; exit 1; }; \
+			|| { grep -A3 -E 'panicked|^==[0-9]+==|^SUMMARY' fuzz/.corpus-run/$$t.log; \
+				grep -A2 -E '^Failing input' fuzz/.corpus-run/$$t.log; \
+				echo "fuzz target $$t failed (whole log: fuzz/.corpus-run/$$t.log)" >&2; exit 1; }; \
 		echo "fuzz $$t: $$(grep -E '^Done' fuzz/.corpus-run/$$t.log)"; \
 	done
 

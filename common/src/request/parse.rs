@@ -36,15 +36,32 @@ pub fn parse(body: &str) -> Result<TrainingRequest, RequestError> {
         }
         Some(_) => return Err(RequestError::new("schema_version", "must be an integer")),
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "(body)".to_owned()
-        } else {
-            path
-        };
-        RequestError::new(field, e.into_inner().to_string())
-    })
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| RequestError::new(field_name(e.path()), e.into_inner().to_string()))
+}
+
+/// The dotted name of the field at `path`, `(body)` for the root. An empty key is written `""`
+/// so that even `{"": …}` is refused under a visible name.
+fn field_name(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut name = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => name.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                name.push_str(if key.is_empty() { "\"\"" } else { key });
+            }
+            Segment::Unknown => name.push_str(if name.is_empty() { "?" } else { ".?" }),
+        }
+    }
+    if name.is_empty() {
+        "(body)".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The `request_id` of a body that may not parse as a whole, so that even a rejected message
@@ -84,6 +101,16 @@ mod tests {
         assert_eq!(e.field, "schema_version");
         assert!(e.rule.contains("unsupported version 2"), "{e}");
         assert_eq!(err(r#"{"schema_version": "1"}"#).rule, "must be an integer");
+    }
+
+    #[test]
+    fn an_empty_key_is_refused_under_a_visible_name() {
+        // Found by the fuzzer: `{"": …}` used to be refused with an empty field name.
+        let e = err(r#"{"schema_version": 1, "": 1}"#);
+        assert_eq!(e.field, r#""""#);
+        assert!(e.rule.contains("unknown field"), "{e}");
+        let e = err(r#"{"schema_version": 1, "resources": {"": 1}}"#);
+        assert_eq!(e.field, r#"resources."""#);
     }
 
     #[test]

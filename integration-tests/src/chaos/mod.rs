@@ -124,8 +124,23 @@ pub async fn run(config: &ChaosConfig) -> Figures {
             figures.reconciled += report.healed;
             chaos::take_crashed();
         }
-        if round.is_multiple_of(5) && verify::settled(&w, &ids).await {
-            break;
+        if round.is_multiple_of(5) {
+            let progress = verify::progress(&w, &ids).await;
+            if progress.settled() {
+                break;
+            }
+            if round.is_multiple_of(20) {
+                // `make chaos` runs for minutes; say where it stands.
+                eprintln!(
+                    "chaos {:>5.0} s, round {round}: {} of {} requests still open, \
+                     {} request and {} event messages queued",
+                    started.elapsed().as_secs_f64(),
+                    progress.open,
+                    ids.len(),
+                    progress.requests_queued,
+                    progress.events_queued,
+                );
+            }
         }
         if started.elapsed() > config.deadline {
             figures

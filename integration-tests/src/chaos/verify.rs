@@ -23,21 +23,41 @@ async fn records(w: &World) -> BTreeMap<Uuid, JobRecord> {
         .collect()
 }
 
-/// Whether the run is over: no request or event is queued, and every request has ended — or
-/// waits `Deferred` with no message left on the requests queue (so its message is in the DLQ,
-/// which [`promise`] checks).
-pub(super) async fn settled(w: &World, ids: &BTreeSet<Uuid>) -> bool {
-    if crate::esm::depth(&w.sqs, &w.names.queue_url).await > 0
-        || crate::esm::depth(&w.sqs, &w.names.events_queue_url).await > 0
-    {
-        return false;
+/// Where a run stands: messages queued for each Lambda, and requests not yet at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Progress {
+    /// Messages on the requests queue (visible or not).
+    pub(super) requests_queued: u64,
+    /// Messages on the events queue (visible or not).
+    pub(super) events_queued: u64,
+    /// Requests neither ended nor waiting `Deferred`.
+    pub(super) open: usize,
+}
+
+impl Progress {
+    /// Whether the run is over: no request or event is queued, and every request has ended —
+    /// or waits `Deferred` with no message left on the requests queue (so its message is in
+    /// the DLQ, which [`promise`] checks).
+    pub(super) fn settled(&self) -> bool {
+        self.requests_queued == 0 && self.events_queued == 0 && self.open == 0
     }
+}
+
+/// Counts what is still moving.
+pub(super) async fn progress(w: &World, ids: &BTreeSet<Uuid>) -> Progress {
     let records = records(w).await;
-    ids.iter().all(|id| {
-        records
-            .get(id)
-            .is_some_and(|r| r.state.is_terminal() || r.state == JobState::Deferred)
-    })
+    Progress {
+        requests_queued: crate::esm::depth(&w.sqs, &w.names.queue_url).await,
+        events_queued: crate::esm::depth(&w.sqs, &w.names.events_queue_url).await,
+        open: ids
+            .iter()
+            .filter(|id| {
+                !records
+                    .get(id)
+                    .is_some_and(|r| r.state.is_terminal() || r.state == JobState::Deferred)
+            })
+            .count(),
+    }
 }
 
 /// The request ids of the messages in the dead-letter queue (taken off it).
