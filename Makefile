@@ -125,9 +125,10 @@ demo: venv bins ## The whole pipeline on this machine: a scenario through the lo
 	if [ $$was_up = 0 ]; then $(DEVSTACK) down >/dev/null; fi; \
 	exit $$status
 
-bench: ## Benchmarks (coming with the benchmarks issue)
-	@echo "make bench is coming with the benchmarks issue (#8)." >&2
-	@exit 1
+bench: venv ## trainq vs a Python/boto3 peer: cold start, batch latency, calls, memory, size, throughput → bench/results.md
+	$(CARGO) build --release -p trainq-dispatcher -p trainq-watcher --bins
+	$(CARGO) bench -p trainq-common --bench domain -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) run --quiet -p trainq-bench
 
 clean: ## Remove build output, the venvs and the installed tools
 	$(CARGO) clean

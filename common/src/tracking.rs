@@ -98,6 +98,14 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
         Some(Ending::User) => JobState::Failed,
         Some(Ending::Stopped) => JobState::Stopped,
     };
+    // SageMaker has this attempt's job, so a record still waiting to launch it — deferred or
+    // retrying because a dispatcher that had in fact launched it died before saying so, and
+    // the redelivery met throttling — launches now, on SageMaker's word.
+    if matches!(record.state, JobState::Deferred | JobState::Retrying)
+        && record.transition(JobState::Launching).is_ok()
+    {
+        record.reason = None;
+    }
     // A lost `InProgress` event must not strand a launching record: pass through it.
     if record.state == JobState::Launching && target != JobState::InProgress {
         let _ = record.transition(JobState::InProgress);
@@ -195,6 +203,32 @@ mod tests {
             "nothing after a terminal state"
         );
         assert_eq!(r.state, JobState::Completed);
+    }
+
+    #[test]
+    fn an_event_for_a_deferred_or_retrying_record_moves_it_on_sagemakers_word() {
+        // Found by the 1,000-request chaos run: a dispatcher launched the job and died before
+        // recording it; the redelivery was throttled and deferred the record; the job then
+        // completed. The record must follow SageMaker, not wait in `Deferred` for ever.
+        for waiting in [JobState::Deferred, JobState::Retrying] {
+            let mut r = record(waiting, 1);
+            r.reason = Some("throttled; next try in about 30 s".into());
+            let effect = apply(&mut r, &event("Completed", "Completed", 30), 1);
+            assert!(
+                matches!(
+                    effect,
+                    Effect::Moved {
+                        to: JobState::Completed,
+                        ..
+                    }
+                ),
+                "{waiting}: {effect:?}"
+            );
+            assert_eq!(r.reason, None);
+            let mut r = record(waiting, 1);
+            apply(&mut r, &event("InProgress", "Training", 30), 1);
+            assert_eq!(r.state, JobState::InProgress, "{waiting}");
+        }
     }
 
     #[test]

@@ -7,11 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `moto_server` from `$TRAINQ_MOTO_SERVER`, else `<workspace>/.venv/bin/moto_server`.
-pub fn binary(workspace: &Path) -> PathBuf {
-    std::env::var_os("TRAINQ_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join(".venv/bin/moto_server"))
+/// The command that runs moto: `$TRAINQ_MOTO_SERVER` if set, else the project's launcher
+/// (`devstack/moto/moto_server.py`: moto with trainq's fixes for emulator hot spots) under
+/// `<workspace>/.venv/bin/python`.
+pub fn binary(workspace: &Path) -> Vec<PathBuf> {
+    match std::env::var_os("TRAINQ_MOTO_SERVER") {
+        Some(server) => vec![PathBuf::from(server)],
+        None => vec![
+            workspace.join(".venv/bin/python"),
+            workspace.join("devstack/moto/moto_server.py"),
+        ],
+    }
 }
 
 /// A free loopback port.
@@ -29,13 +35,13 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `binary` on `port` (0: a free one), its output appended to `log`, and waits until
+    /// Starts moto's `command` on `port` (0: a free one), its output appended to `log`, and waits until
     /// it accepts connections (at most 60 s).
-    pub fn start(binary: &Path, port: u16, log: &Path) -> Result<Self, String> {
-        if !binary.exists() {
+    pub fn start(command: &[PathBuf], port: u16, log: &Path) -> Result<Self, String> {
+        if let Some(missing) = command.iter().find(|p| !p.exists()) {
             return Err(format!(
                 "{} not found: run `make venv` first",
-                binary.display()
+                missing.display()
             ));
         }
         let port = if port == 0 {
@@ -49,11 +55,15 @@ impl Moto {
             ));
         }
         let script = format!(
-            "'{bin}' -H 127.0.0.1 -p {port} >>'{log}' 2>&1 & moto=$!; \
+            "{command} -H 127.0.0.1 -p {port} >>'{log}' 2>&1 & moto=$!; \
              trap 'kill $moto 2>/dev/null; exit 0' TERM INT; \
              while kill -0 {parent} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 0.5; done; \
              kill $moto 2>/dev/null",
-            bin = binary.display(),
+            command = command
+                .iter()
+                .map(|p| format!("'{}'", p.display()))
+                .collect::<Vec<_>>()
+                .join(" "),
             log = log.display(),
             parent = std::process::id(),
         );

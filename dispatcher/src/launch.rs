@@ -143,7 +143,8 @@ where
         let now = now_rfc3339();
         if let Some(attempt) = record.current_attempt_mut() {
             attempt.job_arn = arn.or_else(|| attempt.job_arn.take());
-            attempt.status = Some("InProgress".into());
+            // Never over what SageMaker already said about the job (an event may be first).
+            attempt.status.get_or_insert_with(|| "InProgress".into());
             attempt.launched_at.get_or_insert(now);
         }
         let job_name = record

@@ -120,8 +120,8 @@ impl World {
 
     /// The Lambdas' environment for this world, with `overrides` applied: this world's
     /// resources and model group prefixes, and short defer delays so redeliveries stay within
-    /// a test's patience.
-    fn env(&self, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    /// a test's patience. (AWS endpoints and credentials are the caller's to add.)
+    pub fn lambda_env(&self, overrides: &[(&str, &str)]) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = sample_env()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -146,14 +146,14 @@ impl World {
 
     /// The dispatcher's configuration for this world, with `overrides` applied.
     pub fn dispatcher_config(&self, overrides: &[(&str, &str)]) -> DispatcherConfig {
-        let env = self.env(overrides);
+        let env = self.lambda_env(overrides);
         DispatcherConfig::from_env(&Env::from_fn(move |k| env.get(k).cloned()))
             .expect("valid test config")
     }
 
     /// The watcher's configuration for this world, with `overrides` applied.
     pub fn watcher_config(&self, overrides: &[(&str, &str)]) -> WatcherConfig {
-        let env = self.env(overrides);
+        let env = self.lambda_env(overrides);
         WatcherConfig::from_env(&Env::from_fn(move |k| env.get(k).cloned()))
             .expect("valid test config")
     }

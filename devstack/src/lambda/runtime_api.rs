@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -28,6 +28,8 @@ struct Shared {
     timeout: Duration,
     next: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
     in_flight: Mutex<HashMap<String, Reply>>,
+    /// When the function first asked for an invocation: the end of its cold start.
+    first_poll: tokio::sync::watch::Sender<Option<Instant>>,
 }
 
 /// One function's Runtime API.
@@ -54,6 +56,7 @@ impl RuntimeApi {
             timeout,
             next: tokio::sync::Mutex::new(next),
             in_flight: Mutex::new(HashMap::new()),
+            first_poll: tokio::sync::watch::Sender::new(None),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -108,6 +111,17 @@ impl RuntimeApi {
         }
     }
 
+    /// Waits (at most `deadline`) until the function first asks for an invocation, the
+    /// moment its initialisation is over, and returns that moment.
+    pub async fn ready(&self, deadline: Duration) -> Option<Instant> {
+        let mut first_poll = self.shared.first_poll.subscribe();
+        let ready = first_poll.wait_for(Option::is_some);
+        match tokio::time::timeout(deadline, ready).await {
+            Ok(Ok(at)) => *at,
+            _ => None,
+        }
+    }
+
     /// Fails the invocations the (now dead) function process had taken.
     pub fn fail_in_flight(&self, why: &str) {
         for (_, reply) in self.shared.in_flight.lock().unwrap().drain() {
@@ -123,6 +137,13 @@ impl Drop for RuntimeApi {
 }
 
 async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
+    shared.first_poll.send_if_modified(|at| {
+        let first = at.is_none();
+        if first {
+            *at = Some(Instant::now());
+        }
+        first
+    });
     let pending = shared.next.lock().await.recv().await;
     let Some(Pending { id, payload, reply }) = pending else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();

@@ -1,0 +1,169 @@
+//! Figure 6: requests from enqueue to launched through the local stack (the shipped dispatcher
+//! behind a Runtime API, fed by the SQS event source mapping), next to the emulators' raw rate
+//! for the same calls issued back to back, so the share of time in trainq's own code shows.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::future::join_all;
+use serde_json::json;
+use trainq_common::JobRecord;
+use trainq_common::launch::{Rung, plan};
+use trainq_common::ports::{JobStore, TrainingService};
+use trainq_common::request::{parse, validate};
+use trainq_common::state::JobState;
+use trainq_devstack::lambda::esm::Mapping;
+use trainq_infra::SageMakerTraining;
+use trainq_integration_tests::esm::{acknowledge, receive};
+use trainq_integration_tests::world::World;
+use uuid::Uuid;
+
+use crate::function::Instance;
+
+/// What the throughput run measured.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Throughput {
+    /// Requests sent.
+    pub(crate) requests: usize,
+    /// Sending them (SendMessageBatch, 10 at a time).
+    pub(crate) enqueue: Duration,
+    /// First send → the last of them launched.
+    pub(crate) pipeline: Duration,
+    /// The same calls (receive, claim, create, record, delete) issued straight to the
+    /// emulators, ten at a time.
+    pub(crate) raw: Duration,
+}
+
+fn bodies(n: usize) -> Vec<(Uuid, String)> {
+    (0..n)
+        .map(|i| {
+            let mut body = trainq_common::testing::sample_request();
+            let id = Uuid::new_v4();
+            body["request_id"] = json!(id.to_string());
+            body["hyperparameters"] = json!({"epochs": "3", "trial": i.to_string()});
+            (id, body.to_string())
+        })
+        .collect()
+}
+
+async fn enqueue(w: &World, bodies: &[(Uuid, String)]) {
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (_, b))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b)
+                    .build()
+                    .expect("id and body set")
+            })
+            .collect();
+        w.sqs
+            .send_message_batch()
+            .queue_url(&w.names.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("SendMessageBatch");
+    }
+}
+
+async fn jobs_created(w: &World) -> u64 {
+    w.stats().await["jobs_created"].as_u64().unwrap_or(0)
+}
+
+/// Runs `n` requests through `dispatcher` (its command line) and then the raw calls.
+pub(crate) async fn measure(
+    w: &World,
+    dispatcher: &[String],
+    env: &BTreeMap<String, String>,
+    n: usize,
+) -> Result<Throughput, String> {
+    let mut figures = Throughput {
+        requests: n,
+        ..Throughput::default()
+    };
+    let instance = Instance::start("dispatcher", dispatcher, env).await?;
+    let before = jobs_created(w).await;
+    let sent = bodies(n);
+    let started = Instant::now();
+    enqueue(w, &sent).await;
+    figures.enqueue = started.elapsed();
+    let mapping = Mapping {
+        queue_url: w.names.queue_url.clone(),
+        queue_arn: w.names.queue_arn.clone(),
+        batch_size: 10,
+    };
+    let feed = mapping.run(&w.sqs, |event| {
+        let instance = &instance;
+        async move {
+            let payload = serde_json::to_value(&event).map_err(|e| e.to_string())?;
+            let (answer, _) = instance.invoke(&payload).await?;
+            serde_json::from_value(answer).map_err(|e| format!("not a batch response: {e}"))
+        }
+    });
+    let done = async {
+        let deadline = started + Duration::from_secs(900);
+        while jobs_created(w).await < before + n as u64 {
+            if Instant::now() > deadline {
+                return Err(format!("{n} requests not launched within 900 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    };
+    tokio::select! {
+        () = feed => return Err("the event source mapping stopped".into()),
+        result = done => result?,
+    }
+    figures.pipeline = started.elapsed();
+    instance.stop().await;
+    figures.raw = raw_calls(w, n).await?;
+    Ok(figures)
+}
+
+/// The calls a launch makes, issued straight to the emulators with inputs prepared
+/// beforehand: per batch of ten, a receive, then for each request the claim, CreateTrainingJob
+/// and the launch record, all ten at once, then a batch delete.
+async fn raw_calls(w: &World, n: usize) -> Result<Duration, String> {
+    let config = w.dispatcher_config(&[]);
+    let store = w.store();
+    let training = SageMakerTraining::new(w.sagemaker.clone());
+    let sent = bodies(n);
+    enqueue(w, &sent).await;
+    let mut prepared = Vec::new();
+    for (id, body) in &sent {
+        let request = parse(body).map_err(|e| e.to_string())?;
+        let valid = validate(request, &config.registries, *id).map_err(|e| e.to_string())?;
+        let registry = config.registries.get(valid.request.registry);
+        let spec = plan(&valid, registry, 1, &Rung::first(&valid));
+        let claimed = JobRecord::new(*id, JobState::Launching).with_request(valid.request.clone());
+        let mut launched = claimed.clone();
+        launched.state = JobState::InProgress;
+        launched.version = claimed.version + 1;
+        prepared.push((claimed, launched, spec));
+    }
+    let started = Instant::now();
+    let mut left = prepared.into_iter();
+    loop {
+        let messages = receive(&w.sqs, &w.names.queue_url, 0).await;
+        if messages.is_empty() {
+            break;
+        }
+        let batch: Vec<_> = left.by_ref().take(messages.len()).collect();
+        let results = join_all(batch.iter().map(|(claimed, launched, spec)| async {
+            store.put_new(claimed).await?;
+            training.create_training_job(spec).await?;
+            store.put_if_version(launched, claimed.version).await
+        }))
+        .await;
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            return Err(format!("a raw call failed: {e}"));
+        }
+        let none = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+        acknowledge(&w.sqs, &w.names.queue_url, &messages, &none).await;
+    }
+    Ok(started.elapsed())
+}
