@@ -1,7 +1,8 @@
 """The Python/boto3 peer of trainq's dispatcher, for `make bench`: what a team would write
-instead. Same calls per request as trainq on the happy path (a conditional claim write, then
-CreateTrainingJob), same environment, the same SQS batch contract. Validation is a few field
-checks, far less than trainq's, which only flatters the peer."""
+instead. Same calls per request as trainq on the happy path (a conditional claim write,
+CreateTrainingJob, a conditional write of the launch), same environment, the same SQS batch
+contract. Validation is a few field checks, far less than trainq's, which only flatters the
+peer."""
 
 import json
 import os
@@ -115,6 +116,17 @@ def launch(record):
             {"Key": "trainq:project", "Value": request["project"]},
             {"Key": "trainq:attempt", "Value": "1"},
         ],
+    )
+    # The launch recorded at once, as trainq does: the record says InProgress before the
+    # job's first event arrives.
+    item["state"] = {"S": "InProgress"}
+    item["version"] = {"N": "2"}
+    item["updated_at"] = {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item=item,
+        ConditionExpression="version = :v",
+        ExpressionAttributeValues={":v": {"N": "1"}},
     )
 
 

@@ -14,7 +14,9 @@ import runtime
 CONFIG = Config(retries={"max_attempts": 1})
 dynamodb = boto3.client("dynamodb", config=CONFIG)
 sagemaker = boto3.client("sagemaker", config=CONFIG)
+events = boto3.client("events", config=CONFIG)
 TABLE = os.environ["TRAINQ_JOBS_TABLE"]
+ALERTS_BUS = os.environ["TRAINQ_ALERTS_BUS"]
 GROUP_PREFIX = {
     "production": os.environ["TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX"],
     "research": os.environ["TRAINQ_RESEARCH_MODEL_GROUP_PREFIX"],
@@ -49,11 +51,16 @@ def register(item, detail, tags, version):
     registry = tags["trainq:registry"]
     group = f"{GROUP_PREFIX[registry]}-{tags['trainq:customer']}-{tags['trainq:project']}"
     try:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+    except sagemaker.exceptions.ClientError:
         sagemaker.create_model_package_group(ModelPackageGroupName=group)
-    except sagemaker.exceptions.ClientError as error:
-        if "already exists" not in str(error):
-            raise
     job = detail["TrainingJobName"]
+    # A package an earlier, interrupted try created is found, not doubled.
+    listed = sagemaker.list_model_packages(ModelPackageGroupName=group, MaxResults=100)
+    for summary in listed["ModelPackageSummaryList"]:
+        if summary.get("ModelPackageDescription") == f"trainq {job}":
+            item["state"] = {"S": "Registered"}
+            return write(item, version)
     package = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=f"trainq {job}",
@@ -69,6 +76,13 @@ def register(item, detail, tags, version):
     )
     item["state"] = {"S": "Registered"}
     item["model_package_arn"] = {"S": package["ModelPackageArn"]}
+    events.put_events(Entries=[{
+        "Source": "trainq",
+        "DetailType": "Model Registered",
+        "EventBusName": ALERTS_BUS,
+        "Detail": json.dumps({"request_id": tags["trainq:request-id"], "job_name": job,
+                              "model_package_arn": package["ModelPackageArn"]}),
+    }])
     return write(item, version)
 
 

@@ -31,15 +31,15 @@ pub(crate) struct FunctionFigures {
     pub(crate) init: Duration,
     /// The first invocation (one request or event), no added delay.
     pub(crate) first: Duration,
-    /// A warm invocation with one item, with the added delay.
+    /// A warm invocation with one item, with the added delay (median).
     pub(crate) one: Duration,
-    /// A warm invocation with ten items, with the added delay.
+    /// A warm invocation with ten items, with the added delay (median).
     pub(crate) ten: Duration,
     /// AWS calls of the batch of ten, by operation.
     pub(crate) calls: BTreeMap<String, u64>,
     /// AWS calls of a batch of ten `Completed` events (watcher only), by operation.
     pub(crate) completed_calls: BTreeMap<String, u64>,
-    /// The batch of ten `Completed` events, with the added delay (watcher only).
+    /// A batch of ten `Completed` events, with the added delay (median; watcher only).
     pub(crate) completed_ten: Duration,
     /// Peak resident memory after the batches, bytes.
     pub(crate) peak_rss: Option<u64>,
@@ -77,12 +77,13 @@ impl Wire {
     }
 }
 
-/// The functions' environment: the world's configuration, AWS pointed at the proxies.
-pub(crate) fn function_env(w: &World, wire: &Wire) -> BTreeMap<String, String> {
+/// The functions' environment: the world's configuration, AWS at `moto` and SageMaker at
+/// `sagemaker` (the proxies, or the emulators themselves).
+pub(crate) fn function_env(w: &World, moto: &str, sagemaker: &str) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = w.lambda_env(&[]).into_iter().collect();
     for (k, v) in [
-        ("AWS_ENDPOINT_URL", wire.moto.url()),
-        ("AWS_ENDPOINT_URL_SAGEMAKER", wire.sagemaker.url()),
+        ("AWS_ENDPOINT_URL", moto.to_owned()),
+        ("AWS_ENDPOINT_URL_SAGEMAKER", sagemaker.to_owned()),
         ("AWS_REGION", "eu-west-1".into()),
         ("AWS_DEFAULT_REGION", "eu-west-1".into()),
         ("AWS_ACCESS_KEY_ID", "bench".into()),
@@ -135,6 +136,69 @@ fn all_succeeded(answer: &Value) -> Result<(), String> {
     }
 }
 
+/// Warm batches measured per function and size; the figures are their medians.
+const REPEATS: usize = 5;
+
+/// Cold starts measured per function; the figures are their medians.
+const COLD_STARTS: usize = 3;
+
+/// Invokes and checks that no item failed; returns the duration.
+async fn invoke_ok(instance: &Instance, payload: &Value) -> Result<Duration, String> {
+    let (answer, took) = instance.invoke(payload).await?;
+    all_succeeded(&answer)?;
+    Ok(took)
+}
+
+fn median(mut durations: Vec<Duration>) -> Duration {
+    durations.sort();
+    durations
+        .get(durations.len() / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Cold-starts `command` once per payload, invoking each instance once with its payload;
+/// returns the last instance (warm now) and the medians of init and first invocation.
+async fn cold_starts(
+    name: &str,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    payloads: &[Value],
+) -> Result<(Instance, Duration, Duration), String> {
+    let (mut inits, mut firsts) = (Vec::new(), Vec::new());
+    let mut last = None;
+    for payload in payloads {
+        if let Some(previous) = last.take() {
+            Instance::stop(previous).await;
+        }
+        let instance = Instance::start(name, command, env).await?;
+        inits.push(instance.init);
+        firsts.push(invoke_ok(&instance, payload).await?);
+        last = Some(instance);
+    }
+    let instance = last.ok_or("no cold start")?;
+    Ok((instance, median(inits), median(firsts)))
+}
+
+/// Alternates batches of one and of ten (with the delay on); returns the median of each and
+/// the calls of one batch of ten.
+async fn batches(
+    instance: &Instance,
+    wire: &Wire,
+    ones: &[Value],
+    tens: &[Value],
+) -> Result<(Duration, Duration, BTreeMap<String, u64>), String> {
+    let (mut one, mut ten, mut calls) = (Vec::new(), Vec::new(), None);
+    for (a, b) in ones.iter().zip(tens) {
+        one.push(invoke_ok(instance, a).await?);
+        wire.take_calls();
+        ten.push(invoke_ok(instance, b).await?);
+        let counted = wire.take_calls();
+        calls.get_or_insert(counted);
+    }
+    Ok((median(one), median(ten), calls.unwrap_or_default()))
+}
+
 /// Runs the dispatcher and the watcher of `side` through their measurements.
 pub(crate) async fn measure(
     w: &World,
@@ -142,51 +206,53 @@ pub(crate) async fn measure(
     side: &Side,
     delay: Duration,
 ) -> Result<SideFigures, String> {
-    let env = function_env(w, wire);
+    let env = function_env(w, &wire.moto.url(), &wire.sagemaker.url());
     let mut figures = SideFigures::default();
+    let jobs = COLD_STARTS + REPEATS * 11;
 
-    // The dispatcher: 12 requests launched (1 cold, 1 warm, 10 in one batch).
+    // The dispatcher: one cold invocation, then batches of 1 and 10, each a new request.
     wire.set_delay(Duration::ZERO);
-    let dispatcher = Instance::start("dispatcher", &side.dispatcher, &env).await?;
+    let cold: Vec<Value> = (0..COLD_STARTS)
+        .map(|_| requests_event(w, &requests(1)))
+        .collect();
     let d = &mut figures.dispatcher;
-    d.init = dispatcher.init;
-    let (answer, first) = dispatcher.invoke(&requests_event(w, &requests(1))).await?;
-    all_succeeded(&answer)?;
-    d.first = first;
+    let dispatcher;
+    (dispatcher, d.init, d.first) =
+        cold_starts("dispatcher", &side.dispatcher, &env, &cold).await?;
     wire.set_delay(delay);
-    let (answer, one) = dispatcher.invoke(&requests_event(w, &requests(1))).await?;
-    all_succeeded(&answer)?;
-    d.one = one;
-    wire.take_calls();
-    let (answer, ten) = dispatcher.invoke(&requests_event(w, &requests(10))).await?;
-    all_succeeded(&answer)?;
-    d.ten = ten;
-    d.calls = wire.take_calls();
+    let ones: Vec<Value> = (0..REPEATS)
+        .map(|_| requests_event(w, &requests(1)))
+        .collect();
+    let tens: Vec<Value> = (0..REPEATS)
+        .map(|_| requests_event(w, &requests(10)))
+        .collect();
+    (d.one, d.ten, d.calls) = batches(&dispatcher, wire, &ones, &tens).await?;
     d.peak_rss = dispatcher.peak_rss();
     dispatcher.stop().await;
 
-    // The watcher: the InProgress events of those 12 jobs, then their Completed events.
+    // The watcher: the InProgress events of those jobs, then their Completed events.
     wire.set_delay(Duration::ZERO);
-    let progress = events(w, "InProgress", 12).await?;
-    let watcher = Instance::start("watcher", &side.watcher, &env).await?;
+    let progress = events(w, "InProgress", jobs).await?;
     let arn = &w.names.events_queue_arn;
+    let cold = (0..COLD_STARTS)
+        .map(|i| event_of(&progress[i..=i], arn))
+        .collect::<Result<Vec<_>, _>>()?;
     let wf = &mut figures.watcher;
-    wf.init = watcher.init;
-    let (answer, first) = watcher.invoke(&event_of(&progress[..1], arn)?).await?;
-    all_succeeded(&answer)?;
-    wf.first = first;
+    let watcher;
+    (watcher, wf.init, wf.first) = cold_starts("watcher", &side.watcher, &env, &cold).await?;
     wire.set_delay(delay);
-    let (answer, one) = watcher.invoke(&event_of(&progress[1..2], arn)?).await?;
-    all_succeeded(&answer)?;
-    wf.one = one;
-    wire.take_calls();
-    let (answer, ten) = watcher.invoke(&event_of(&progress[2..], arn)?).await?;
-    all_succeeded(&answer)?;
-    wf.ten = ten;
-    wf.calls = wire.take_calls();
+    let warm = &progress[COLD_STARTS..];
+    let ones = (0..REPEATS)
+        .map(|r| event_of(&warm[r..=r], arn))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tens = warm[REPEATS..]
+        .chunks(10)
+        .map(|chunk| event_of(chunk, arn))
+        .collect::<Result<Vec<_>, _>>()?;
+    (wf.one, wf.ten, wf.calls) = batches(&watcher, wire, &ones, &tens).await?;
 
     wire.set_delay(Duration::ZERO);
-    for (name, _) in &progress {
+    for (name, _) in &warm[REPEATS..] {
         w.finish_job(
             name,
             json!({"status": "Completed", "billable_s": 30, "training_s": 100,
@@ -194,13 +260,17 @@ pub(crate) async fn measure(
         )
         .await;
     }
-    let completed = events(w, "Completed", 12).await?;
+    let completed = events(w, "Completed", REPEATS * 10).await?;
     wire.set_delay(delay);
-    wire.take_calls();
-    let (answer, ten) = watcher.invoke(&event_of(&completed[2..], arn)?).await?;
-    all_succeeded(&answer)?;
-    wf.completed_ten = ten;
-    wf.completed_calls = wire.take_calls();
+    let mut took = Vec::new();
+    for (i, chunk) in completed.chunks(10).enumerate() {
+        wire.take_calls();
+        took.push(invoke_ok(&watcher, &event_of(chunk, arn)?).await?);
+        if i == 0 {
+            wf.completed_calls = wire.take_calls();
+        }
+    }
+    wf.completed_ten = median(took);
     wf.peak_rss = watcher.peak_rss();
     watcher.stop().await;
     wire.set_delay(Duration::ZERO);

@@ -86,12 +86,25 @@ async fn run() -> Result<PathBuf, String> {
         );
         sides.push(lambdas::measure(&w, &wire, side, delay).await?);
     }
+    w.retire_job_events().await;
     let peer_figures = sides.pop().unwrap_or_default();
     let trainq_figures = sides.pop().unwrap_or_default();
 
-    eprintln!("bench: throughput, {requests} requests");
-    let env = function_env(&w, &wire);
-    let throughput = throughput::measure(&w, &trainq.dispatcher, &env, requests).await?;
+    // Each throughput run gets a world of its own (queue, table, SageMaker endpoint), so none
+    // meets an emulator already filled by another; all go straight to the emulators.
+    eprintln!("bench: throughput, {requests} requests: trainq, the peer, the emulators alone");
+    let mut runs = Vec::new();
+    for side in [&trainq, &python_peer] {
+        let w = World::new().await;
+        let env = function_env(&w, trainq_integration_tests::moto::url(), &w.endpoint.url());
+        runs.push(throughput::pipeline(&w, &side.dispatcher, &env, requests).await?);
+        w.retire_job_events().await;
+    }
+    let peer_throughput = runs.pop().unwrap_or_default();
+    let throughput = runs.pop().unwrap_or_default();
+    let w = World::new().await;
+    let raw = throughput::raw_calls(&w, requests).await?;
+    w.retire_job_events().await;
 
     let results = Results {
         context: context(&python, delay).await,
@@ -99,7 +112,8 @@ async fn run() -> Result<PathBuf, String> {
         trainq: trainq_figures,
         peer: peer_figures,
         throughput,
-        peer_throughput: None,
+        raw,
+        peer_throughput,
         packages: packages(&workspace),
         micro: micro::estimates(&workspace.join("target/criterion")),
     };

@@ -20,6 +20,14 @@ pub fn to_rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// RFC 3339 of a time in epoch milliseconds (as SageMaker's events carry them); `None` if
+/// out of range.
+pub fn epoch_ms_to_rfc3339(ms: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .map(to_rfc3339)
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now_epoch_s() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()

@@ -8,7 +8,7 @@ use crate::failure::{Ending, classify};
 use crate::metrics::spot_savings_percent;
 use crate::record::{JobRecord, SecondaryStatus};
 use crate::state::JobState;
-use crate::time_util::to_rfc3339;
+use crate::time_util::epoch_ms_to_rfc3339;
 
 /// What an event did to a record.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,11 +78,9 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
         event.failure_reason.as_deref(),
     );
     if ending.is_some() {
-        let end = event.last_modified_ms.and_then(|ms| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-        });
-        a.ended_at = end
-            .map(to_rfc3339)
+        a.ended_at = event
+            .last_modified_ms
+            .and_then(epoch_ms_to_rfc3339)
             .or_else(|| Some(crate::time_util::now_rfc3339()));
     }
 

@@ -32,6 +32,8 @@ pub struct Names {
     pub events_queue_url: String,
     /// Its ARN.
     pub events_queue_arn: String,
+    /// The rule (on the default bus) that routes state changes to it.
+    pub events_rule: String,
     /// This test's model package group prefixes (production, research): unique per test,
     /// so package counts are the test's own in the shared moto.
     pub group_prefixes: (String, String),
@@ -141,6 +143,7 @@ pub async fn create(
         alerts_queue_url,
         events_queue_url,
         events_queue_arn,
+        events_rule: rule,
         group_prefixes: (format!("p{suffix}"), format!("r{suffix}")),
     }
 }

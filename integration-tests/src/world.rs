@@ -231,6 +231,21 @@ impl World {
         .await
     }
 
+    /// Deletes this world's job-events rule. Every world's rule sees every training job's
+    /// events on the shared default bus; a long run that creates several worlds retires each
+    /// when done, so moto stops copying events into queues nobody reads.
+    pub async fn retire_job_events(&self) {
+        let rule = &self.names.events_rule;
+        let _ = self
+            .eventbridge
+            .remove_targets()
+            .rule(rule)
+            .ids("watcher")
+            .send()
+            .await;
+        let _ = self.eventbridge.delete_rule().name(rule).send().await;
+    }
+
     /// Ends a running job on the local endpoint (`POST /_devstack/jobs/{name}/finish`).
     pub async fn finish_job(&self, name: &str, finish: Value) {
         let status = self
