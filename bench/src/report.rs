@@ -295,6 +295,8 @@ const NOTES: &str = "
 - The peer does the same AWS calls as trainq per item (section 3 shows it) with a few field
   checks instead of trainq's validation, and none of its guarantees (leases, conditional
   writes on a version, redelivery): a lower bound for what a Python implementation costs.
-- Package sizes come from `make build` (cargo-lambda, arm64); `make bench` reports them when
-  `dist/` holds them.
+- Package sizes are the arm64 zips of `make build` (cargo-lambda) when `dist/` holds them;
+  otherwise (a fresh clone) this machine's release binaries zipped the same way, within a few
+  percent of the arm64 zips. The Python peer has no comparable package: Lambda's Python
+  runtime already holds boto3, so its zip is its three source files.
 ";
