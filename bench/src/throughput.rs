@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::future::join_all;
 use serde_json::json;
 use trainq_common::JobRecord;
@@ -45,42 +44,12 @@ fn bodies(n: usize) -> Vec<(Uuid, String)> {
 }
 
 async fn enqueue(w: &World, bodies: &[(Uuid, String)]) {
-    for chunk in bodies.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (_, b))| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(b)
-                    .build()
-                    .expect("id and body set")
-            })
-            .collect();
-        w.sqs
-            .send_message_batch()
-            .queue_url(&w.names.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("SendMessageBatch");
-    }
+    w.send_all(bodies.iter().map(|(_, body)| body.as_str()))
+        .await;
 }
 
 async fn jobs_created(w: &World) -> u64 {
     w.stats().await["jobs_created"].as_u64().unwrap_or(0)
-}
-
-/// Empties the job-events queue the launches fill (nothing consumes it here), so that every
-/// run meets the emulator in the same state: moto's SendMessage slows with queue depth.
-async fn clear_events(w: &World) {
-    // moto applies PurgeQueue at once (AWS may take up to 60 s).
-    let _ = w
-        .sqs
-        .purge_queue()
-        .queue_url(&w.names.events_queue_url)
-        .send()
-        .await;
 }
 
 /// Runs `n` requests through `dispatcher` (its command line) behind the Runtime API, fed by
@@ -91,7 +60,6 @@ pub(crate) async fn pipeline(
     env: &BTreeMap<String, String>,
     n: usize,
 ) -> Result<Throughput, String> {
-    clear_events(w).await;
     let instance = Instance::start("dispatcher", dispatcher, env).await?;
     let before = jobs_created(w).await;
     let sent = bodies(n);
@@ -138,7 +106,6 @@ pub(crate) async fn pipeline(
 /// beforehand: per batch of ten, a receive, then for each request the claim, CreateTrainingJob
 /// and the launch record, all ten at once, then a batch delete.
 pub(crate) async fn raw_calls(w: &World, n: usize) -> Result<Duration, String> {
-    clear_events(w).await;
     let config = w.dispatcher_config(&[]);
     let store = w.store();
     let training = SageMakerTraining::new(w.sagemaker.clone());

@@ -275,6 +275,31 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// Sends request bodies to the requests queue, ten per SendMessageBatch.
+    pub async fn send_all<'a>(&self, bodies: impl IntoIterator<Item = &'a str>) {
+        let bodies: Vec<&str> = bodies.into_iter().collect();
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(*body)
+                        .build()
+                        .expect("id and body set")
+                })
+                .collect();
+            self.sqs
+                .send_message_batch()
+                .queue_url(&self.names.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+        }
+    }
+
     /// Runs the event source mapping with `dispatcher` until the requests queue is empty.
     pub async fn drain<S: JobStore>(&self, dispatcher: &AwsDispatcher<S>) -> usize {
         crate::esm::run_until_drained(

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_sagemaker::types::TrainingJobStatus;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde_json::json;
 use trainq_common::chaos;
 use uuid::Uuid;
@@ -25,30 +24,11 @@ pub(super) async fn send_with_duplicates(
     for (id, body) in sent {
         let copies = 1 + percent(config.seed, "copies", &id.to_string()) % 3;
         for _ in 0..copies {
-            bodies.push(body.clone());
+            bodies.push(body.as_str());
         }
     }
     figures.deliveries_sent = bodies.len();
-    for chunk in bodies.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(b)
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        w.sqs
-            .send_message_batch()
-            .queue_url(&w.names.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("SendMessageBatch");
-    }
+    w.send_all(bodies).await;
 }
 
 /// A few dispatcher invocations; one whose fault point fired "died": nothing acknowledged.
