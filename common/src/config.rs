@@ -212,19 +212,62 @@ fn parse_images(
             "must allow at least one repository",
         ));
     }
-    Ok(raw
-        .into_iter()
+    raw.into_iter()
         .map(|(repo, metrics)| {
-            let defs = metrics
+            let defs: Vec<MetricDefinition> = metrics
                 .into_iter()
                 .map(|m| match m {
                     Metric::Name(n) => MetricDefinition::conventional(&n),
                     Metric::Full(d) => d,
                 })
                 .collect();
-            (repo, defs)
+            check_metric_definitions(variable, &repo, &defs)?;
+            Ok((repo, defs))
         })
-        .collect())
+        .collect()
+}
+
+/// SageMaker's limits on `AlgorithmSpecification.MetricDefinitions` (botocore:
+/// `MetricDefinitionList` ≤ 40, `MetricName` 1–255, `MetricRegex` 1–500): a definition
+/// beyond them would make every CreateTrainingJob of the repository fail, so the
+/// configuration is refused when it loads.
+fn check_metric_definitions(
+    variable: &str,
+    repository: &str,
+    defs: &[MetricDefinition],
+) -> Result<(), ConfigError> {
+    const MAX_DEFINITIONS: usize = 40;
+    const MAX_NAME: usize = 255;
+    const MAX_REGEX: usize = 500;
+    let refuse = |why: String| {
+        Err(ConfigError::new(
+            variable,
+            format!("repository `{repository}`: {why}"),
+        ))
+    };
+    if defs.len() > MAX_DEFINITIONS {
+        return refuse(format!(
+            "{} metric definitions; SageMaker allows at most {MAX_DEFINITIONS}",
+            defs.len()
+        ));
+    }
+    for d in defs {
+        let name = d.name.encode_utf16().count();
+        if !(1..=MAX_NAME).contains(&name) {
+            return refuse(format!(
+                "metric name `{}` must be 1–{MAX_NAME} characters (is {name})",
+                d.name
+            ));
+        }
+        let regex = d.regex.encode_utf16().count();
+        if !(1..=MAX_REGEX).contains(&regex) {
+            return refuse(format!(
+                "the regex of metric `{}` must be 1–{MAX_REGEX} characters (is {regex})",
+                d.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,6 +348,38 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.variable, "TRAINQ_RESEARCH_MODEL_GROUP_PREFIX");
         assert!(e.problem.contains("overlaps"), "{e}");
+    }
+
+    #[test]
+    fn metric_definitions_beyond_sagemakers_limits_are_refused_at_load() {
+        let many: &'static str = Box::leak(
+            format!(
+                "{{\"defect-classifier\": [{}]}}",
+                (0..41)
+                    .map(|i| format!("\"m{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+            .into_boxed_str(),
+        );
+        let e = registries_with(|env| {
+            env.insert("TRAINQ_PRODUCTION_IMAGES", many);
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "TRAINQ_PRODUCTION_IMAGES");
+        assert!(e.problem.contains("at most 40"), "{e}");
+        let long_regex: &'static str = Box::leak(
+            format!(
+                "{{\"defect-classifier\": [{{\"name\": \"m\", \"regex\": \"{}\"}}]}}",
+                "x".repeat(501)
+            )
+            .into_boxed_str(),
+        );
+        let e = registries_with(|env| {
+            env.insert("TRAINQ_PRODUCTION_IMAGES", long_regex);
+        })
+        .unwrap_err();
+        assert!(e.problem.contains("1–500"), "{e}");
     }
 
     #[test]

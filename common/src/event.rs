@@ -61,148 +61,198 @@ fn err(field: &str, rule: impl Into<String>) -> RequestError {
     RequestError::new(field, rule)
 }
 
-/// Epoch milliseconds from a number or a numeric string (integers or decimals).
-fn millis(detail: &Value, key: &str) -> Result<Option<i64>, RequestError> {
-    let field = format!("detail.{key}");
-    match detail.get(key) {
+/// Collects the optional fields that could not be read. AWS may send whole numbers as
+/// floats, times as ISO-8601 strings, and fields absent, null or of another type than
+/// documented: an optional field that cannot be read is treated as absent and noted (the
+/// watcher logs the notes), never a reason to drop the event. Only the job's name and
+/// status are required.
+#[derive(Default)]
+struct Notes(Vec<RequestError>);
+
+impl Notes {
+    /// `value`, or `None` with a note naming the field.
+    fn keep<T>(&mut self, field: &str, value: Result<Option<T>, String>) -> Option<T> {
+        value.unwrap_or_else(|rule| {
+            self.0.push(err(field, rule));
+            None
+        })
+    }
+}
+
+/// Epoch milliseconds from a number (whole or not), a numeric string, or an ISO-8601 time.
+fn millis(value: Option<&Value>) -> Result<Option<i64>, String> {
+    let from_f64 = |f: f64| f.is_finite().then_some(f as i64);
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .or_else(|| n.as_f64().and_then(from_f64))
             .map(Some)
-            .ok_or_else(|| err(&field, "must be epoch milliseconds")),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| Some(f as i64))
-            .ok_or_else(|| {
-                err(
-                    &field,
+            .ok_or_else(|| "must be epoch milliseconds".to_owned()),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            s.parse::<f64>()
+                .ok()
+                .and_then(from_f64)
+                .or_else(|| iso8601_millis(s))
+                .map(Some)
+                .ok_or_else(|| {
                     format!(
-                        "must be epoch milliseconds (got `{}`)",
+                        "must be epoch milliseconds or an ISO-8601 time (got `{}`)",
                         s.chars().take(40).collect::<String>()
-                    ),
-                )
-            }),
-        Some(_) => Err(err(
-            &field,
-            "must be epoch milliseconds as a number or a string",
-        )),
+                    )
+                })
+        }
+        Some(_) => Err("must be epoch milliseconds as a number or a string".to_owned()),
     }
 }
 
-fn text(value: &Value, key: &str, prefix: &str) -> Result<Option<String>, RequestError> {
-    match value.get(key) {
+/// `2020-06-17T16:39:52.203Z`, `…+00:00`, `…+0000`: epoch milliseconds.
+fn iso8601_millis(s: &str) -> Option<i64> {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    let t = time::OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(s, &Iso8601::DEFAULT))
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn text(value: Option<&Value>) -> Result<Option<String>, String> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(err(&format!("{prefix}{key}"), "must be a string")),
+        Some(_) => Err("must be a string".to_owned()),
     }
 }
 
-fn seconds(detail: &Value, key: &str) -> Result<Option<u64>, RequestError> {
-    match detail.get(key) {
+/// Whole seconds from an integer, a whole float (`120.0`) or a numeric string.
+fn seconds(value: Option<&Value>) -> Result<Option<u64>, String> {
+    let whole = |f: f64| (f.is_finite() && f >= 0.0 && f.fract() == 0.0).then_some(f as u64);
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .or_else(|| v.as_f64().and_then(whole))
+            .or_else(|| {
+                v.as_str()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .and_then(whole)
+            })
             .map(Some)
-            .ok_or_else(|| {
-                err(
-                    &format!("detail.{key}"),
-                    "must be a whole number of seconds",
-                )
-            }),
+            .ok_or_else(|| "must be a whole number of seconds".to_owned()),
     }
 }
 
-fn tags(detail: &Value) -> Result<BTreeMap<String, String>, RequestError> {
+/// A number from a JSON number or a numeric string.
+fn number(value: Option<&Value>) -> Option<f64> {
+    let v = value?;
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+fn tags(detail: &Value, notes: &mut Notes) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
     match detail.get("Tags") {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(err(&format!("detail.Tags.{k}"), "must be a string")),
-            })
-            .collect(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                let field = format!("detail.Tags.{k}");
+                if let Some(v) = notes.keep(&field, text(Some(v))) {
+                    out.insert(k.clone(), v);
+                }
+            }
+        }
+        Some(Value::Array(list)) => {
+            for (i, t) in list.iter().enumerate() {
                 let key = t.get("Key").and_then(Value::as_str);
                 let value = t.get("Value").and_then(Value::as_str).unwrap_or_default();
-                key.map(|k| (k.to_owned(), value.to_owned()))
-                    .ok_or_else(|| {
-                        err(
-                            &format!("detail.Tags[{i}]"),
-                            "must be {\"Key\": …, \"Value\": …}",
-                        )
-                    })
-            })
-            .collect(),
-        Some(_) => Err(err(
+                match key {
+                    Some(k) => {
+                        out.insert(k.to_owned(), value.to_owned());
+                    }
+                    None => notes.0.push(err(
+                        &format!("detail.Tags[{i}]"),
+                        "must be {\"Key\": …, \"Value\": …}",
+                    )),
+                }
+            }
+        }
+        Some(_) => notes.0.push(err(
             "detail.Tags",
             "must be a map or a list of {Key, Value}",
         )),
     }
+    out
 }
 
-fn transitions(detail: &Value) -> Result<Vec<Transition>, RequestError> {
-    let Some(list) = detail
-        .get("SecondaryStatusTransitions")
-        .filter(|v| !v.is_null())
-    else {
-        return Ok(Vec::new());
+fn transitions(detail: &Value, notes: &mut Notes) -> Vec<Transition> {
+    let list = match detail.get("SecondaryStatusTransitions") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            notes
+                .0
+                .push(err("detail.SecondaryStatusTransitions", "must be a list"));
+            return Vec::new();
+        }
     };
-    let list = list
-        .as_array()
-        .ok_or_else(|| err("detail.SecondaryStatusTransitions", "must be a list"))?;
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let prefix = format!("detail.SecondaryStatusTransitions[{i}].");
-            let status = text(t, "Status", &prefix)?
-                .ok_or_else(|| err(&format!("{prefix}Status"), "is required"))?;
-            Ok(Transition {
-                status,
-                start_ms: millis(t, "StartTime")
-                    .map_err(|e| err(&format!("{prefix}StartTime"), e.rule))?,
-                end_ms: millis(t, "EndTime")
-                    .map_err(|e| err(&format!("{prefix}EndTime"), e.rule))?,
-                message: text(t, "StatusMessage", &prefix)?,
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let prefix = format!("detail.SecondaryStatusTransitions[{i}].");
+        let field = |k: &str| format!("{prefix}{k}");
+        let Some(status) = notes.keep(&field("Status"), text(t.get("Status"))) else {
+            notes.0.push(err(
+                &field("Status"),
+                "is required; the transition is skipped",
+            ));
+            continue;
+        };
+        out.push(Transition {
+            status,
+            start_ms: notes.keep(&field("StartTime"), millis(t.get("StartTime"))),
+            end_ms: notes.keep(&field("EndTime"), millis(t.get("EndTime"))),
+            message: notes.keep(&field("StatusMessage"), text(t.get("StatusMessage"))),
+        });
+    }
+    out
 }
 
-fn final_metrics(detail: &Value) -> Result<Vec<(String, f64)>, RequestError> {
-    let Some(list) = detail.get("FinalMetricDataList").and_then(Value::as_array) else {
-        return Ok(Vec::new());
+fn final_metrics(detail: &Value, notes: &mut Notes) -> Vec<(String, f64)> {
+    let list = match detail.get("FinalMetricDataList") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            notes
+                .0
+                .push(err("detail.FinalMetricDataList", "must be a list"));
+            return Vec::new();
+        }
     };
-    list.iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let name = m.get("MetricName").and_then(Value::as_str);
-            let value = m.get("Value").and_then(|v| {
-                v.as_f64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            });
-            match (name, value) {
-                (Some(n), Some(v)) => Ok((n.to_owned(), v)),
-                _ => Err(err(
-                    &format!("detail.FinalMetricDataList[{i}]"),
-                    "must have MetricName and a numeric Value",
-                )),
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (i, m) in list.iter().enumerate() {
+        let name = m.get("MetricName").and_then(Value::as_str);
+        match (name, number(m.get("Value"))) {
+            (Some(n), Some(v)) => out.push((n.to_owned(), v)),
+            _ => notes.0.push(err(
+                &format!("detail.FinalMetricDataList[{i}]"),
+                "must have MetricName and a numeric Value; the metric is skipped",
+            )),
+        }
+    }
+    out
 }
 
 /// Parses an EventBridge event. Errors name the field; events of other types are refused
-/// with the field `detail-type`.
+/// with the field `detail-type`. Optional fields that cannot be read are left out (see
+/// [`parse_event_noting`] for what was left out).
 pub fn parse_event(event: &Value) -> Result<JobStateChange, RequestError> {
+    parse_event_noting(event).map(|(change, _)| change)
+}
+
+/// [`parse_event`], and the optional fields it left out because they could not be read, each
+/// with its field and rule (for the log).
+pub fn parse_event_noting(
+    event: &Value,
+) -> Result<(JobStateChange, Vec<RequestError>), RequestError> {
     if !event.is_object() {
         return Err(err("(event)", "must be a JSON object"));
     }
@@ -221,26 +271,46 @@ pub fn parse_event(event: &Value) -> Result<JobStateChange, RequestError> {
         .filter(|d| d.is_object())
         .ok_or_else(|| err("detail", "must be an object"))?;
     let required = |key: &str| -> Result<String, RequestError> {
-        text(detail, key, "detail.")?.ok_or_else(|| err(&format!("detail.{key}"), "is required"))
+        let field = format!("detail.{key}");
+        text(detail.get(key))
+            .map_err(|rule| err(&field, rule))?
+            .ok_or_else(|| err(&field, "is required"))
     };
-    Ok(JobStateChange {
+    let (job_name, status) = (required("TrainingJobName")?, required("TrainingJobStatus")?);
+    let mut notes = Notes::default();
+    let mut optional_text = |key: &str| notes.keep(&format!("detail.{key}"), text(detail.get(key)));
+    let job_arn = optional_text("TrainingJobArn");
+    let secondary_status = optional_text("SecondaryStatus");
+    let failure_reason = optional_text("FailureReason");
+    let model_artifact = notes.keep(
+        "detail.ModelArtifacts.S3ModelArtifacts",
+        text(detail.pointer("/ModelArtifacts/S3ModelArtifacts")),
+    );
+    let change = JobStateChange {
         event_id: event.get("id").and_then(Value::as_str).map(str::to_owned),
-        job_name: required("TrainingJobName")?,
-        job_arn: text(detail, "TrainingJobArn", "detail.")?,
-        status: required("TrainingJobStatus")?,
-        secondary_status: text(detail, "SecondaryStatus", "detail.")?,
-        failure_reason: text(detail, "FailureReason", "detail.")?,
-        transitions: transitions(detail)?,
-        last_modified_ms: millis(detail, "LastModifiedTime")?,
-        billable_s: seconds(detail, "BillableTimeInSeconds")?,
-        training_s: seconds(detail, "TrainingTimeInSeconds")?,
-        model_artifact: detail
-            .pointer("/ModelArtifacts/S3ModelArtifacts")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        final_metrics: final_metrics(detail)?,
-        tags: tags(detail)?,
-    })
+        job_name,
+        job_arn,
+        status,
+        secondary_status,
+        failure_reason,
+        transitions: transitions(detail, &mut notes),
+        last_modified_ms: notes.keep(
+            "detail.LastModifiedTime",
+            millis(detail.get("LastModifiedTime")),
+        ),
+        billable_s: notes.keep(
+            "detail.BillableTimeInSeconds",
+            seconds(detail.get("BillableTimeInSeconds")),
+        ),
+        training_s: notes.keep(
+            "detail.TrainingTimeInSeconds",
+            seconds(detail.get("TrainingTimeInSeconds")),
+        ),
+        model_artifact,
+        final_metrics: final_metrics(detail, &mut notes),
+        tags: tags(detail, &mut notes),
+    };
+    Ok((change, notes.0))
 }
 
 #[cfg(test)]
@@ -307,43 +377,72 @@ mod tests {
                 event(json!({"TrainingJobName": "j", "TrainingJobStatus": 5})),
                 "detail.TrainingJobStatus",
             ),
-            (
-                event(
-                    json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed", "LastModifiedTime": "yesterday"}),
-                ),
-                "detail.LastModifiedTime",
-            ),
-            (
-                event(json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed", "Tags": 7})),
-                "detail.Tags",
-            ),
-            (
-                event(
-                    json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed", "Tags": [{"Value": "v"}]}),
-                ),
-                "detail.Tags[0]",
-            ),
-            (
-                event(
-                    json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed", "SecondaryStatusTransitions": [{"StartTime": 1}]}),
-                ),
-                "detail.SecondaryStatusTransitions[0].Status",
-            ),
-            (
-                event(
-                    json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed", "FinalMetricDataList": [{"MetricName": "m"}]}),
-                ),
-                "detail.FinalMetricDataList[0]",
-            ),
-            (
-                event(
-                    json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed", "BillableTimeInSeconds": -1}),
-                ),
-                "detail.BillableTimeInSeconds",
-            ),
         ];
         for (e, field) in cases {
             assert_eq!(parse_event(&e).unwrap_err().field, field, "{e}");
         }
+    }
+
+    #[test]
+    fn unreadable_optional_fields_are_left_out_and_noted_never_fatal() {
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                json!({"LastModifiedTime": "yesterday"}),
+                "detail.LastModifiedTime",
+            ),
+            (json!({"Tags": 7}), "detail.Tags"),
+            (json!({"Tags": [{"Value": "v"}]}), "detail.Tags[0]"),
+            (
+                json!({"SecondaryStatusTransitions": [{"StartTime": 1}]}),
+                "detail.SecondaryStatusTransitions[0].Status",
+            ),
+            (
+                json!({"FinalMetricDataList": [{"MetricName": "m"}]}),
+                "detail.FinalMetricDataList[0]",
+            ),
+            (
+                json!({"BillableTimeInSeconds": -1}),
+                "detail.BillableTimeInSeconds",
+            ),
+            (
+                json!({"BillableTimeInSeconds": 1.5}),
+                "detail.BillableTimeInSeconds",
+            ),
+            (json!({"FailureReason": {"x": 1}}), "detail.FailureReason"),
+            (
+                json!({"ModelArtifacts": {"S3ModelArtifacts": 3}}),
+                "detail.ModelArtifacts.S3ModelArtifacts",
+            ),
+        ];
+        for (extra, field) in cases {
+            let mut detail = json!({"TrainingJobName": "j", "TrainingJobStatus": "Failed"});
+            for (k, v) in extra.as_object().unwrap() {
+                detail[k] = v.clone();
+            }
+            let (change, notes) = parse_event_noting(&event(detail)).expect("still parsed");
+            assert_eq!(
+                (change.job_name.as_str(), change.status.as_str()),
+                ("j", "Failed")
+            );
+            assert!(notes.iter().any(|n| n.field == field), "{field}: {notes:?}");
+        }
+    }
+
+    #[test]
+    fn whole_floats_and_iso_times_read_as_aws_means_them() {
+        let (e, notes) = parse_event_noting(&event(json!({
+            "TrainingJobName": "j", "TrainingJobStatus": "Completed",
+            "LastModifiedTime": 1592411992203.0, "BillableTimeInSeconds": 120.0,
+            "TrainingTimeInSeconds": "400.0",
+            "SecondaryStatusTransitions": [
+                {"Status": "Training", "StartTime": "2020-06-17T16:39:52.203Z", "EndTime": "2020-06-17T16:39:53.203+00:00"}
+            ]
+        })))
+        .unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(e.last_modified_ms, Some(1_592_411_992_203));
+        assert_eq!((e.billable_s, e.training_s), (Some(120), Some(400)));
+        assert_eq!(e.transitions[0].start_ms, Some(1_592_411_992_203));
+        assert_eq!(e.transitions[0].end_ms, Some(1_592_411_993_203));
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::naming;
 use crate::registry::{MetricDefinition, RegistryConfig};
 use crate::request::ValidRequest;
-use crate::request::validate::MAX_RUNTIME_S;
+use crate::request::validate::{MAX_RUNTIME_S, SPOT_WAIT_MARGIN_S};
 
 /// One rung of the fallback ladder: an instance type, on spot or on demand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,10 +77,13 @@ pub fn plan(
         .split_once('@')
         .or_else(|| req.image.rsplit_once(':'))
         .map_or(req.image.as_str(), |(repo, _)| repo);
+    // Twice the runtime by default, and never less than the runtime plus the margin a spot
+    // job needs to wait for capacity (validation keeps both within SageMaker's 28 days).
     let max_wait_s = rung.spot.then(|| {
         res.max_wait_s
-            .unwrap_or_else(|| res.max_runtime_s.saturating_mul(2).min(MAX_RUNTIME_S))
-            .max(res.max_runtime_s)
+            .unwrap_or_else(|| res.max_runtime_s.saturating_mul(2))
+            .max(res.max_runtime_s.saturating_add(SPOT_WAIT_MARGIN_S))
+            .min(MAX_RUNTIME_S)
     });
     let mut tags = vec![
         ("trainq:request-id".to_owned(), valid.request_id.to_string()),

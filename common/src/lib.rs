@@ -6,6 +6,7 @@
 //! in-memory fakes (feature `fakes`) without compiling the SDK.
 
 pub mod alert;
+pub mod aws_text;
 pub mod chaos;
 pub mod config;
 pub mod error;

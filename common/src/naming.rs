@@ -20,6 +20,16 @@ pub fn job_name(request_id: Uuid, attempt: u32) -> String {
     format!("{JOB_NAME_PREFIX}{}-{attempt}", request_id.simple())
 }
 
+/// CreateModelPackage's `ClientToken` for the model of `job_name`: a UUIDv5 of the job name
+/// (36 characters of `[a-f0-9-]`, inside AWS's 1–36 of `[a-zA-Z0-9-]+`), so a retried
+/// registration of the same job sends the same token. The job name itself (up to 46
+/// characters) is too long for the field.
+pub fn registration_client_token(job_name: &str) -> String {
+    Uuid::new_v5(&NAMESPACE, format!("model-package:{job_name}").as_bytes())
+        .hyphenated()
+        .to_string()
+}
+
 /// The request id and attempt of a trainq job name; `None` for any other name.
 pub fn parse_job_name(name: &str) -> Option<(Uuid, u32)> {
     let rest = name.strip_prefix(JOB_NAME_PREFIX)?;

@@ -7,15 +7,18 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::naming::model_package_group_name;
+use crate::aws_text;
+use crate::naming::{self, model_package_group_name};
 use crate::record::{Attempt, JobRecord};
 use crate::registry::RegistryConfig;
 use crate::request::Approval;
 
-/// SageMaker's limits on `CustomerMetadataProperties`.
+/// SageMaker's limits on `CustomerMetadataProperties` (botocore's `CustomerMetadataMap`).
 const MAX_METADATA_ENTRIES: usize = 50;
 const MAX_METADATA_KEY: usize = 128;
 const MAX_METADATA_VALUE: usize = 256;
+/// SageMaker's limit on `ModelPackageDescription` (`EntityDescription`).
+const MAX_DESCRIPTION: usize = 1024;
 
 /// Prefix of the metadata keys that carry final metrics (`metric:validation:accuracy`).
 pub const METRIC_KEY_PREFIX: &str = "metric:";
@@ -92,6 +95,9 @@ pub struct ModelPackageSpec {
     pub description: String,
     /// The training job whose model this is: the registration's idempotency key.
     pub job_name: String,
+    /// CreateModelPackage's `ClientToken`, derived from the job name (AWS allows 36
+    /// characters; the job name has up to 46).
+    pub client_token: String,
     /// The image, in the request's own registry.
     pub image_uri: String,
     /// `model.tar.gz` of the completed job.
@@ -158,13 +164,16 @@ pub fn package_spec(
         .ok_or_else(|| RegistrationError::NoArtifact(attempt.job_name.clone()))?;
     let decision = decide(request.approval.as_ref(), &attempt.final_metrics);
 
+    // Keys and values in the characters AWS accepts (no commas, quotes, `≥`…); the held
+    // reason in full goes into the description, which allows punctuation and symbols.
     let mut metadata = BTreeMap::new();
     let mut put = |k: &str, v: &str| {
-        if metadata.len() < MAX_METADATA_ENTRIES {
-            metadata.insert(
-                cut(&metadata_key(k), MAX_METADATA_KEY),
-                cut(v, MAX_METADATA_VALUE),
-            );
+        let key = aws_text::tag_value(k, MAX_METADATA_KEY);
+        let value = aws_text::tag_value(v, MAX_METADATA_VALUE);
+        if let (Some(key), Some(value)) = (key, value)
+            && metadata.len() < MAX_METADATA_ENTRIES
+        {
+            metadata.insert(key, value);
         }
     };
     put("trainq:request-id", &record.request_id.to_string());
@@ -204,7 +213,12 @@ pub fn package_spec(
             ("trainq:customer".into(), request.customer.clone()),
             ("trainq:project".into(), request.project.clone()),
         ],
-        description: package_description(&attempt.job_name, &request.dataset.version),
+        description: package_description(
+            &attempt.job_name,
+            &request.dataset.version,
+            decision.held.as_deref(),
+        ),
+        client_token: naming::registration_client_token(&attempt.job_name),
         job_name: attempt.job_name.clone(),
         image_uri: registry.image_uri(&request.image),
         model_data_url,
@@ -216,9 +230,14 @@ pub fn package_spec(
     Ok((spec, decision))
 }
 
-/// The package description: it starts with the job name, which the lookup matches on.
-pub fn package_description(job_name: &str, dataset_version: &str) -> String {
-    format!("{job_name}: trained by trainq on dataset {dataset_version}")
+/// The package description: it starts with the job name, which the lookup matches on, and
+/// says in full why the gate held the model, if it did.
+pub fn package_description(job_name: &str, dataset_version: &str, held: Option<&str>) -> String {
+    let mut text = format!("{job_name}: trained by trainq on dataset {dataset_version}");
+    if let Some(why) = held {
+        text.push_str(&format!(". Held by its approval gate: {why}"));
+    }
+    aws_text::description(&text, MAX_DESCRIPTION)
 }
 
 /// Whether a package description says it holds `job_name`'s model.
@@ -238,24 +257,6 @@ fn attempt_end_ms(attempt: &Attempt) -> i64 {
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
         })
         .map_or(0, |t| (t.unix_timestamp() * 1000 - CLOCK_MARGIN_MS).max(0))
-}
-
-/// SageMaker's metadata keys allow letters, digits, spaces and `_.:/=+-@`; anything else
-/// becomes `_`.
-fn metadata_key(k: &str) -> String {
-    k.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-fn cut(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
 }
 
 #[cfg(test)]

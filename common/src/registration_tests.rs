@@ -142,3 +142,32 @@ fn a_record_without_what_registration_needs_says_why() {
         RegistrationError::NoRequest
     );
 }
+
+#[test]
+fn what_aws_restricts_is_shaped_to_its_rules_and_free_text_goes_to_the_description() {
+    let mut body = gate(0.95);
+    body["experiment"] = serde_json::json!({"id": "lr-sweep-7", "trial": "lr=0.001,bs=32"});
+    let r = completed_record(body, &[("validation:accuracy", 0.9)]);
+    let (spec, decision) = package_spec(&r, &sample_registries().production).unwrap();
+    let why = decision.held.expect("held below the minimum");
+    assert!(why.contains('`'), "the alert keeps its words: {why}");
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    for (k, v) in &spec.metadata {
+        assert!(k.chars().chain(v.chars()).all(allowed), "{k} = {v}");
+        assert!(!v.is_empty() && v.encode_utf16().count() <= 256, "{k}");
+    }
+    assert_eq!(spec.metadata["trainq:trial"], "lr=0.001 bs=32");
+    assert!(spec.description.ends_with(&why), "{}", spec.description);
+    assert!(describes_job(&spec.description, &spec.job_name));
+    assert_eq!(spec.client_token.len(), 36);
+    assert!(
+        spec.client_token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    );
+    let again = package_spec(&r, &sample_registries().production).unwrap().0;
+    assert_eq!(
+        again.client_token, spec.client_token,
+        "a retried registration sends the same token"
+    );
+}

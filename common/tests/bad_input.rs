@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use trainq_common::RequestError;
-use trainq_common::event::parse_event;
+use trainq_common::event::{parse_event, parse_event_noting};
 use trainq_common::request::{parse, validate};
 use trainq_common::testing::{sample_registries, sample_request, set_path};
 
@@ -197,7 +197,67 @@ proptest! {
             names_a_field(&e)?;
         }
     }
+
+    #[test]
+    fn any_optional_field_of_any_shape_leaves_the_event_parsed(
+        path in prop::sample::select(OPTIONAL_EVENT_PATHS),
+        value in any_json(),
+    ) {
+        // AWS may send an optional field absent, null or of an unexpected type: the event
+        // still counts, the field is read or left out with a note naming it.
+        let mut event = sample_event();
+        set_path(&mut event, path, value);
+        let (change, notes) = parse_event_noting(&event).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(change.job_name.as_str(), "tq-5b0c0f4e6a774c2a9d550a6f3c1b2e10-1");
+        prop_assert_eq!(change.status.as_str(), "InProgress");
+        for note in &notes {
+            names_a_field(note)?;
+            prop_assert!(note.field.starts_with(path), "{} is not under {}", note.field, path);
+        }
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_read_as_the_integers(
+        ms in 0_i64..4_102_444_800_000,
+        billed in 0_u32..3_000_000,
+    ) {
+        let mut event = sample_event();
+        event["detail"]["LastModifiedTime"] = json!(ms as f64);
+        event["detail"]["BillableTimeInSeconds"] = json!(f64::from(billed));
+        event["detail"]["TrainingTimeInSeconds"] = json!(format!("{billed}.0"));
+        let (change, notes) = parse_event_noting(&event).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(notes.is_empty(), "{:?}", notes);
+        prop_assert_eq!(change.last_modified_ms, Some(ms));
+        prop_assert_eq!((change.billable_s, change.training_s), (Some(u64::from(billed)), Some(u64::from(billed))));
+    }
+
+    #[test]
+    fn iso_8601_times_read_as_the_same_epoch_milliseconds(ms in 0_i64..4_102_444_800_000) {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+        let iso = t.format(&time::format_description::well_known::Rfc3339).unwrap();
+        let mut event = sample_event();
+        event["detail"]["LastModifiedTime"] = json!(iso);
+        event["detail"]["SecondaryStatusTransitions"][0]["StartTime"] = json!(iso);
+        let (change, notes) = parse_event_noting(&event).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(notes.is_empty(), "{:?}", notes);
+        prop_assert_eq!(change.last_modified_ms, Some(ms));
+        prop_assert_eq!(change.transitions[0].start_ms, Some(ms));
+    }
 }
+
+/// The event fields that are optional (everything but the job's name and status).
+const OPTIONAL_EVENT_PATHS: &[&str] = &[
+    "detail.TrainingJobArn",
+    "detail.SecondaryStatus",
+    "detail.FailureReason",
+    "detail.LastModifiedTime",
+    "detail.SecondaryStatusTransitions",
+    "detail.FinalMetricDataList",
+    "detail.Tags",
+    "detail.BillableTimeInSeconds",
+    "detail.TrainingTimeInSeconds",
+    "detail.ModelArtifacts",
+];
 
 #[test]
 fn the_samples_themselves_pass() {

@@ -2,6 +2,8 @@
 //!
 //! - [`moto`]: `moto_server` from the project's `.venv` (SQS, DynamoDB, EventBridge, S3,
 //!   CloudFormation, the Model Registry);
+//! - [`contract`]: AWS's own contract (botocore's service models and AWS's documented limits)
+//!   checked on every call through the front door;
 //! - [`sagemaker`]: the local SageMaker endpoint: training jobs with AWS's validation,
 //!   `ResourceInUse`, faults, and real runs of local training programs under the container
 //!   contract; every other operation forwarded to moto;
@@ -12,6 +14,7 @@
 //!   run it ([`config`]: what it runs).
 
 pub mod config;
+pub mod contract;
 pub mod control;
 pub mod datasets;
 pub mod demo;

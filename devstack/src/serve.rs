@@ -105,7 +105,9 @@ impl Devstack {
                 .collect(),
             quotas: BTreeMap::new(),
             endpoints: BTreeMap::from([
-                ("default".to_owned(), moto.url.clone()),
+                // Every client goes through the front door, which checks each call against
+                // AWS's contract before moto or the local SageMaker sees it.
+                ("default".to_owned(), endpoint.url()),
                 ("sagemaker".to_owned(), endpoint.url()),
             ]),
             devstack: Some(DevstackInfo {
@@ -212,7 +214,7 @@ async fn start_function(
 }
 
 /// The functions' environment: the configured variables, the stack's resources, and the AWS
-/// environment that points the SDK at moto and SageMaker at the local endpoint.
+/// environment that points the SDK at the front door (every service, SageMaker included).
 fn function_env(config: &DevstackConfig, stack: &StackConfig) -> BTreeMap<String, String> {
     let mut env = config.environment.clone();
     let sagemaker = stack
@@ -220,7 +222,7 @@ fn function_env(config: &DevstackConfig, stack: &StackConfig) -> BTreeMap<String
         .get("sagemaker")
         .cloned()
         .unwrap_or_default();
-    let moto = stack.endpoints.get("default").cloned().unwrap_or_default();
+    let front_door = stack.endpoints.get("default").cloned().unwrap_or_default();
     for (k, v) in [
         ("TRAINQ_JOBS_TABLE", stack.jobs_table.clone()),
         ("TRAINQ_ALERTS_BUS", stack.alerts_bus.clone()),
@@ -228,7 +230,7 @@ fn function_env(config: &DevstackConfig, stack: &StackConfig) -> BTreeMap<String
             "TRAINQ_REQUESTS_QUEUE_URL",
             stack.requests_queue_url.clone(),
         ),
-        ("AWS_ENDPOINT_URL", moto),
+        ("AWS_ENDPOINT_URL", front_door),
         ("AWS_ENDPOINT_URL_SAGEMAKER", sagemaker),
         ("AWS_REGION", stack.region.clone()),
         ("AWS_DEFAULT_REGION", stack.region.clone()),

@@ -1,8 +1,9 @@
 //! The Model Registry adapter: package groups and versioned model packages in SageMaker.
 //!
-//! Registration is made idempotent here without trusting `ClientToken` (moto ignores it, and
-//! a token is only honoured for a while): before creating, the group's newest packages are
-//! searched for one whose description names the job.
+//! Registration is made idempotent here without trusting `ClientToken` alone (moto ignores it,
+//! and a token is only honoured for a while): before creating, the group's newest packages are
+//! searched for one whose description names the job. The token (a UUIDv5 of the job name,
+//! within AWS's 36 characters) covers the window between that search and the create.
 
 use std::collections::HashMap;
 
@@ -133,7 +134,7 @@ impl ModelRegistry for SageMakerModelRegistry {
             .inference_specification(inference)
             .model_approval_status(ModelApprovalStatus::from(spec.approval.as_str()))
             .set_customer_metadata_properties(Some(metadata))
-            .client_token(&spec.job_name)
+            .client_token(&spec.client_token)
             .send()
             .await
             .map_err(classify)?;

@@ -1,7 +1,12 @@
-//! One test's world: a local SageMaker endpoint of its own, SDK clients, and freshly created
-//! resources with unique names in the shared moto.
+//! One test's world: a front door of its own (the local SageMaker endpoint, which checks
+//! every call against AWS's contract and forwards the rest to the shared moto), SDK clients
+//! that go through it, and freshly created resources with unique names.
+//!
+//! A world that ends with a call AWS would have refused fails its test (see [`Drop`] below),
+//! unless the test said it sends such calls on purpose ([`World::allow_contract_refusals`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -41,8 +46,8 @@ pub type AwsWatcher = Watcher<
 
 /// A test's world.
 pub struct World {
-    /// Shared SDK configuration (moto endpoint, test credentials, no SDK retries so call
-    /// counts are exact).
+    /// Shared SDK configuration (the world's front door, test credentials, no SDK retries so
+    /// call counts are exact).
     pub sdk: SdkConfig,
     /// SQS client.
     pub sqs: aws_sdk_sqs::Client,
@@ -57,6 +62,7 @@ pub struct World {
     /// Resource names.
     pub names: Names,
     http: reqwest::Client,
+    refusals_allowed: AtomicBool,
 }
 
 impl World {
@@ -82,7 +88,6 @@ impl World {
     }
 
     async fn with_endpoint(endpoint: LocalSageMaker) -> Self {
-        let moto_url = moto::url();
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new(
@@ -92,15 +97,11 @@ impl World {
                 None,
                 "trainq-tests",
             ))
-            .endpoint_url(moto_url)
+            .endpoint_url(endpoint.url())
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .load()
             .await;
-        let sagemaker = aws_sdk_sagemaker::Client::from_conf(
-            aws_sdk_sagemaker::config::Builder::from(&sdk)
-                .endpoint_url(endpoint.url())
-                .build(),
-        );
+        let sagemaker = aws_sdk_sagemaker::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
@@ -115,7 +116,14 @@ impl World {
             endpoint,
             names,
             http: reqwest::Client::new(),
+            refusals_allowed: AtomicBool::new(false),
         }
+    }
+
+    /// Says that this test sends calls AWS refuses on purpose: the world does not fail the
+    /// test for them when it ends.
+    pub fn allow_contract_refusals(&self) {
+        self.refusals_allowed.store(true, Ordering::Relaxed);
     }
 
     /// The Lambdas' environment for this world, with `overrides` applied: this world's
@@ -407,5 +415,22 @@ impl World {
                 return names;
             }
         }
+    }
+}
+
+/// Every call a world's clients made went through its front door: a refusal nobody expected
+/// means trainq (or the test) made a call AWS would refuse, so the test fails here even if
+/// the code under test coped with the error.
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() || self.refusals_allowed.load(Ordering::Relaxed) {
+            return;
+        }
+        let stats = self.endpoint.contract_stats();
+        assert!(
+            stats.refused == 0 && stats.unapplied_patterns.is_empty(),
+            "calls AWS would refuse were made: {:#?}",
+            stats
+        );
     }
 }

@@ -69,6 +69,7 @@ async fn a_reused_job_name_is_resource_in_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_validation_is_enforced() {
     let w = World::new().await;
+    w.allow_contract_refusals();
     let err = create(&w, "tq-spot-1", true, Some(60))
         .send()
         .await
@@ -81,14 +82,27 @@ async fn aws_validation_is_enforced() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert!(
-        err.message().unwrap().contains("trainingJobName"),
-        "{err:?}"
+    assert_eq!(
+        err.message(),
+        Some(
+            "1 validation error detected: Value 'bad_name' at 'trainingJobName' failed to satisfy \
+             constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+        ),
+        "the model's rule, in AWS's words: {err:?}"
     );
     create(&w, "tq-spot-2", true, Some(7200))
         .send()
         .await
         .expect("valid spot job");
+    let contract = w.endpoint.contract_stats();
+    assert_eq!(
+        contract.refused, 1,
+        "the name was refused at the front door: {contract:?}"
+    );
+    assert_eq!(
+        contract.refused_by_operation["sagemaker:CreateTrainingJob"],
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

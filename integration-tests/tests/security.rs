@@ -119,25 +119,41 @@ async fn images_outside_the_allow_lists_and_oversized_requests_are_refused() {
     )
     .await;
 
-    // Over 256 KiB: refused as a whole, and the record keeps only the first 4 KiB.
+    // An S3 URI longer than SageMaker allows: Rejected naming the channel, never launched.
+    refused(
+        &w,
+        with(
+            "dataset.channels.train",
+            json!(format!("s3://prod-data/acme/{}/", "p".repeat(1010))),
+        ),
+        "dataset.channels.train",
+    )
+    .await;
+
+    // Over 256 KiB: SQS refuses the message itself (the queue's MaximumMessageSize), as the
+    // front door does for AWS; the dispatcher's own refusal of a body it cannot read is
+    // tested with a hand-made event (dispatcher_guarantees: an_oversize_body_is_rejected_by_name).
+    w.allow_contract_refusals();
     let mut huge = fresh(sample_request());
     huge["dataset"]["version"] = json!("v".repeat(300 * 1024));
     let before = w.stats().await["jobs_created"].clone();
-    let message_id = w.send(&huge.to_string()).await;
-    w.drain(&w.dispatcher()).await;
-    // Too big to read even its request id: the record is keyed by the message's id.
-    let id = trainq_common::naming::request_id_for_message(&message_id);
-    let record = w
-        .record(id)
+    let refused = w
+        .sqs
+        .send_message()
+        .queue_url(&w.names.queue_url)
+        .message_body(huge.to_string())
+        .send()
         .await
-        .expect("a record for the oversized message");
-    assert_eq!(record.state, JobState::Rejected);
-    assert_eq!(w.stats().await["jobs_created"], before, "nothing launched");
-    assert!(
-        record.reason.as_deref().unwrap().starts_with("`(body)`"),
-        "{:?}",
-        record.reason
+        .expect_err("SQS refuses a message over 256 KiB");
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(&refused.into_service_error()),
+        Some("InvalidParameterValue")
     );
-    assert!(record.raw_body.unwrap().len() <= 4096);
+    assert_eq!(
+        w.drain(&w.dispatcher()).await,
+        0,
+        "nothing reached the queue"
+    );
+    assert_eq!(w.stats().await["jobs_created"], before, "nothing launched");
     w.wait_for_alerts("Training Request Rejected", 8).await;
 }

@@ -21,7 +21,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use serde_json::Value;
 use tracing::{Instrument, info_span, warn};
-use trainq_common::event::{JobStateChange, parse_event};
+use trainq_common::event::{JobStateChange, parse_event_noting};
 use trainq_common::metrics::{self, Metric};
 use trainq_common::naming::parse_job_name;
 use trainq_common::ports::{
@@ -116,8 +116,15 @@ where
 
     /// Handles one EventBridge event; never panics, whatever it holds.
     pub async fn handle_event(&self, event: &Value) -> WatchOutcome {
-        let change = match parse_event(event) {
-            Ok(c) => c,
+        let change = match parse_event_noting(event) {
+            Ok((c, left_out)) => {
+                for note in left_out {
+                    // AWS may change an optional field's shape; the event still counts.
+                    tracing::warn!(job_name = %c.job_name, field = %note.field, rule = %note.rule,
+                        "an optional event field could not be read and was left out");
+                }
+                c
+            }
             Err(e) => {
                 let outcome = WatchOutcome::Unreadable(e.to_string());
                 outcome.log();

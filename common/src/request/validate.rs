@@ -18,6 +18,16 @@ const MAX_CHANNELS: usize = 20;
 pub(crate) const MAX_RUNTIME_S: u32 = 28 * 24 * 3600;
 const MIN_RUNTIME_S: u32 = 60;
 const MAX_FALLBACKS: usize = 5;
+/// SageMaker's longest image URI (`AlgorithmImage`, `ContainerImage`: 255 characters).
+const MAX_IMAGE_URI: usize = 255;
+/// SageMaker's longest S3 URI (`S3Uri`: 1,024 characters).
+const MAX_S3_URI: usize = 1024;
+/// How much longer than its runtime a spot job may wait for capacity, at least. SageMaker
+/// counts MaxWaitTimeInSeconds from the job's start, waiting and interruptions included, so
+/// with MaxWait = MaxRuntime any wait for spot capacity cuts the training short and the job
+/// ends `MaxWaitTimeExceeded` after being billed. One hour covers a typical spot wait and a
+/// resume from checkpoint; requests that set `max_wait_s` must leave at least this much.
+pub(crate) const SPOT_WAIT_MARGIN_S: u32 = 3600;
 const MAX_ATTEMPTS: u32 = 10;
 
 /// A request that passed validation, with its request id resolved.
@@ -130,6 +140,16 @@ fn check_image<'a>(
         ));
     }
     if registry.images.contains_key(repository) {
+        let uri = registry.image_uri(image).encode_utf16().count();
+        if uri > MAX_IMAGE_URI {
+            return Err(RequestError::new(
+                FIELD,
+                format!(
+                    "makes an image URI of {uri} characters in the {} registry; SageMaker allows at most {MAX_IMAGE_URI}",
+                    registry.kind
+                ),
+            ));
+        }
         return Ok(repository);
     }
     let other = registries.get(registry.kind.other());
@@ -177,6 +197,13 @@ fn check_dataset(
                 "channel names must be 1-64 characters of A-Z, a-z, 0-9 and `._-`",
             ));
         }
+        let length = uri.encode_utf16().count();
+        if length > MAX_S3_URI {
+            return Err(RequestError::new(
+                field,
+                format!("is {length} characters; SageMaker allows S3 URIs of at most {MAX_S3_URI}"),
+            ));
+        }
         let Some((bucket, _)) = split_s3_uri(uri) else {
             return Err(RequestError::new(
                 field,
@@ -210,19 +237,20 @@ fn check_hyperparameters(request: &TrainingRequest) -> Result<(), RequestError> 
             format!("at most {MAX_HYPERPARAMETERS} entries (got {})", hp.len()),
         ));
     }
+    // SageMaker counts characters as Java does, in UTF-16 code units.
     for (key, value) in hp {
-        if key.is_empty() || key.chars().count() > MAX_HYPERPARAMETER_KEY {
+        let value_len = value.encode_utf16().count();
+        if key.is_empty() || key.encode_utf16().count() > MAX_HYPERPARAMETER_KEY {
             return Err(RequestError::new(
                 format!("hyperparameters.{}", shorten(key)),
                 format!("keys must be 1-{MAX_HYPERPARAMETER_KEY} characters"),
             ));
         }
-        if value.chars().count() > MAX_HYPERPARAMETER_VALUE {
+        if value_len > MAX_HYPERPARAMETER_VALUE {
             return Err(RequestError::new(
                 format!("hyperparameters.{}", shorten(key)),
                 format!(
-                    "values must be at most {MAX_HYPERPARAMETER_VALUE} characters (got {})",
-                    value.chars().count()
+                    "values must be at most {MAX_HYPERPARAMETER_VALUE} characters (got {value_len})"
                 ),
             ));
         }
@@ -248,11 +276,17 @@ fn check_resources(request: &TrainingRequest) -> Result<(), RequestError> {
     known("resources.instance_type", &r.instance_type)?;
     range("resources.instance_count", r.instance_count, 1, 20)?;
     range("resources.volume_gb", r.volume_gb, 1, 16_384)?;
+    // A spot job needs room to wait within SageMaker's 28 days (see SPOT_WAIT_MARGIN_S).
+    let longest_runtime = if r.spot {
+        MAX_RUNTIME_S - SPOT_WAIT_MARGIN_S
+    } else {
+        MAX_RUNTIME_S
+    };
     range(
         "resources.max_runtime_s",
         r.max_runtime_s,
         MIN_RUNTIME_S,
-        MAX_RUNTIME_S,
+        longest_runtime,
     )?;
     match (r.spot, r.max_wait_s) {
         (false, Some(_)) => {
@@ -261,7 +295,12 @@ fn check_resources(request: &TrainingRequest) -> Result<(), RequestError> {
                 "applies only to spot training (`resources.spot: true`)",
             ));
         }
-        (true, Some(wait)) => range("resources.max_wait_s", wait, r.max_runtime_s, MAX_RUNTIME_S)?,
+        (true, Some(wait)) => range(
+            "resources.max_wait_s",
+            wait,
+            r.max_runtime_s + SPOT_WAIT_MARGIN_S,
+            MAX_RUNTIME_S,
+        )?,
         _ => {}
     }
     if r.fallback_instance_types.len() > MAX_FALLBACKS {

@@ -123,7 +123,25 @@ fn each_rule_names_its_field() {
             "resources.max_wait_s",
             json!(100),
             "resources.max_wait_s",
-            "between 14400",
+            "between 18000",
+        ),
+        (
+            "resources.max_wait_s",
+            json!(14_400 + 3_599),
+            "resources.max_wait_s",
+            "between 18000",
+        ),
+        (
+            "resources.max_runtime_s",
+            json!(28 * 24 * 3600),
+            "resources.max_runtime_s",
+            "between 60 and 2415600",
+        ),
+        (
+            "dataset.channels.train",
+            json!(format!("s3://prod-data/acme/{}/", "p".repeat(1010))),
+            "dataset.channels.train",
+            "at most 1024",
         ),
         (
             "resources.fallback_instance_types",
@@ -222,4 +240,24 @@ fn digests_are_accepted_in_place_of_tags() {
     assert!(check(&body).is_ok());
     body["image"] = json!("defect-classifier@sha256:abc");
     assert_eq!(check(&body).unwrap_err().field, "image");
+}
+
+#[test]
+fn an_image_uri_longer_than_sagemaker_allows_is_refused_naming_the_field() {
+    let long_repository = format!("team/{}", "r".repeat(180));
+    let mut registries = sample_registries();
+    registries
+        .production
+        .images
+        .insert(long_repository.clone(), Vec::new());
+    let mut body = sample_request();
+    body["approval"] = Value::Null;
+    body["image"] = json!(format!("{long_repository}:{}", "t".repeat(60)));
+    let request = parse(&body.to_string()).unwrap();
+    let e = validate(request, &registries, Uuid::nil()).unwrap_err();
+    assert_eq!(e.field, "image");
+    assert!(e.rule.contains("SageMaker allows at most 255"), "{e}");
+    body["image"] = json!(format!("{long_repository}:1"));
+    let request = parse(&body.to_string()).unwrap();
+    assert!(validate(request, &registries, Uuid::nil()).is_ok());
 }

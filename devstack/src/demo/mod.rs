@@ -88,6 +88,11 @@ pub async fn run(stack: &StackConfig) -> Result<bool, String> {
     report::models(&sagemaker, &records).await;
     report::alerts(&aws_sdk_sqs::Client::new(&sdk), &stack.alerts_queue_url).await;
     let failed = verdicts.iter().filter(|v| v.is_err()).count();
+    let contract_held = contract_report(&sagemaker_url).await?;
+    if failed == 0 && !contract_held {
+        println!("\ndemo FAILED: calls were made that AWS would refuse");
+        return Ok(false);
+    }
     if failed == 0 {
         println!(
             "\ndemo passed: {} of {} outcomes as expected",
@@ -110,6 +115,31 @@ async fn upload_dataset(sdk: &aws_config::SdkConfig, uri: &str) -> Result<(), St
         crate::datasets::upload(&s3, &format!("{uri}{channel}/"), seed, count).await?;
     }
     Ok(())
+}
+
+/// Prints the front door's contract check; `true` when no call broke AWS's contract.
+async fn contract_report(sagemaker_url: &str) -> Result<bool, String> {
+    let unreadable = |e: &dyn std::fmt::Display| format!("reading the front door's counters: {e}");
+    let body = reqwest::Client::new()
+        .get(format!("{sagemaker_url}/_devstack/stats"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| unreadable(&e))?
+        .bytes()
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let stats: crate::sagemaker::Stats =
+        serde_json::from_slice(&body).map_err(|e| unreadable(&e))?;
+    let c = &stats.contract;
+    println!(
+        "\nAWS contract: {} calls checked against AWS's service models, {} refused",
+        c.checked, c.refused
+    );
+    for refusal in &c.recent {
+        println!("  refused: {refusal}");
+    }
+    Ok(c.refused == 0)
 }
 
 async fn set_faults(sagemaker_url: &str, faults: &serde_json::Value) -> Result<(), String> {

@@ -48,6 +48,8 @@ pub struct Stats {
     pub name_in_use: u64,
     /// Calls answered `ValidationException`.
     pub invalid: u64,
+    /// The contract check of every call through the front door.
+    pub contract: crate::contract::ContractStats,
 }
 
 impl Stats {

@@ -1,4 +1,7 @@
-//! The local SageMaker endpoint.
+//! The local SageMaker endpoint, and the devstack's front door to every AWS service.
+//!
+//! Every request is first checked against AWS's own contract ([`crate::contract`]): a call
+//! that AWS would refuse is answered as AWS answers it and never reaches moto or a job.
 //!
 //! moto accepts a reused training job name, never throttles and has no StopTrainingJob, so
 //! trainq's launch guarantees cannot be tested against it alone. This endpoint answers the
@@ -44,6 +47,7 @@ pub use faults::{Faults, Stats};
 pub use jobs::Finish;
 pub use runner::{RunnerConfig, SPOT_BILLED_SHARE};
 
+use crate::contract::{Contract, Verdict};
 use jobs::Jobs;
 use protocol::ApiError;
 
@@ -55,12 +59,14 @@ struct Endpoint {
     forwarder: forward::Forwarder,
     events: events::EventPublisher,
     runner: Option<runner::Runner>,
+    contract: Contract,
 }
 
 /// A running local SageMaker endpoint.
 pub struct LocalSageMaker {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    state: Arc<Endpoint>,
 }
 
 impl LocalSageMaker {
@@ -93,7 +99,9 @@ impl LocalSageMaker {
         runner: Option<runner::Runner>,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let models = crate::contract::shared_models().map_err(std::io::Error::other)?;
         let endpoint = Arc::new(Endpoint {
+            contract: Contract::new(models),
             jobs: Mutex::new(Jobs::default()),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(Stats::default()),
@@ -107,13 +115,22 @@ impl LocalSageMaker {
             .route("/_devstack/jobs/{name}/finish", post(finish))
             .route("/_devstack/jobs/{name}/interrupt", post(interrupt))
             .fallback(dispatch)
-            .with_state(endpoint);
+            .with_state(Arc::clone(&endpoint));
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "local SageMaker endpoint stopped");
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            task,
+            state: endpoint,
+        })
+    }
+
+    /// The contract check's counters so far.
+    pub fn contract_stats(&self) -> crate::contract::ContractStats {
+        self.state.contract.stats()
     }
 
     /// The endpoint's URL, e.g. `http://127.0.0.1:40123`.
@@ -184,7 +201,8 @@ async fn publish_change(ep: &Endpoint, job_name: &str) {
 }
 
 async fn stats(State(ep): State<Arc<Endpoint>>) -> Response {
-    let stats = ep.stats.lock().unwrap().clone();
+    let mut stats = ep.stats.lock().unwrap().clone();
+    stats.contract = ep.contract.stats();
     axum::Json(stats).into_response()
 }
 
@@ -194,6 +212,9 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
     let Ok(body) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
         return ApiError::validation("request body too large or unreadable").into_response();
     };
+    if let Verdict::Refused(refusal) = ep.contract.check(&parts.headers, &body) {
+        return refusal.into_response();
+    }
     let operation = protocol::operation(&parts.headers);
     let local = match operation.as_deref() {
         Some(op) => handle_local(&ep, op, &parts.headers, &body),

@@ -1,0 +1,331 @@
+//! AWS's own contract at the devstack's front door.
+//!
+//! moto and the local SageMaker endpoint accept calls that AWS refuses. Every request that
+//! reaches the front door is first checked against AWS's published service model for that
+//! API version (botocore's data, from the pinned moto install: [`models`]): required
+//! members, lengths, patterns, ranges, enums, list and map sizes ([`shapes`]), then the
+//! document sizes AWS states outside the model ([`limits`]). A violation is answered as AWS
+//! answers it (HTTP 400, `ValidationException` and AWS's message) and counted
+//! ([`ContractStats`]); only requests that pass go on to the endpoint or to moto.
+//!
+//! What is checked: every operation of a JSON-protocol service (SageMaker, DynamoDB, SQS,
+//! EventBridge, Service Quotas, and any other). Query-protocol (CloudFormation, IAM, STS) and
+//! REST (S3, Lambda) requests are forwarded and counted as unchecked, by service.
+
+pub mod limits;
+pub mod models;
+pub mod pattern;
+pub mod shapes;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use models::{ModelError, Models, ServiceModel};
+
+/// How many refusals [`ContractStats::recent`] keeps.
+const RECENT: usize = 50;
+
+/// The models of this checkout's `.venv` (or `$TRAINQ_BOTOCORE_DATA`), indexed once per
+/// process.
+pub fn shared_models() -> Result<Arc<Models>, String> {
+    static MODELS: OnceLock<Result<Arc<Models>, String>> = OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            Models::locate(&workspace)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// Counters of the contract check, served by the control API (`GET /_devstack/stats`, under
+/// `contract`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContractStats {
+    /// Requests checked against a model.
+    pub checked: u64,
+    /// Requests refused (model or documented limits).
+    pub refused: u64,
+    /// Refusals by `service:Operation`.
+    pub refused_by_operation: BTreeMap<String, u64>,
+    /// Requests forwarded without a check, by service and why.
+    pub unchecked: BTreeMap<String, u64>,
+    /// Patterns that could not be applied (a defect of the translation, never expected).
+    pub unapplied_patterns: BTreeMap<String, u64>,
+    /// The latest refusals (`service:Operation: message`), newest last.
+    pub recent: VecDeque<String>,
+}
+
+/// The answer AWS gives to a request that breaks its contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// HTTP status (400).
+    pub status: StatusCode,
+    /// AWS's error code.
+    pub code: String,
+    /// AWS's message.
+    pub message: String,
+    /// `application/x-amz-json-1.0` or `-1.1`.
+    content_type: &'static str,
+    /// SQS answers in the query protocol's error codes too (`x-amzn-query-error`).
+    query_compatible: bool,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        if let Ok(v) = HeaderValue::from_str(&self.code) {
+            headers.insert("x-amzn-errortype", v);
+        }
+        if self.query_compatible
+            && let Ok(v) = HeaderValue::from_str(&format!("{};Sender", self.code))
+        {
+            headers.insert("x-amzn-query-error", v);
+        }
+        let body = json!({"__type": self.code, "message": self.message}).to_string();
+        (self.status, headers, body).into_response()
+    }
+}
+
+/// What the check decided about one request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Within the contract: forward it.
+    Passed,
+    /// Refused: answer this.
+    Refused(Refusal),
+    /// Not checked (protocol not covered): forward it, counted.
+    Unchecked,
+}
+
+/// The contract check of one front door.
+pub struct Contract {
+    models: Arc<Models>,
+    stats: Mutex<ContractStats>,
+}
+
+impl Contract {
+    /// A check over `models`.
+    pub fn new(models: Arc<Models>) -> Self {
+        Self {
+            models,
+            stats: Mutex::new(ContractStats::default()),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ContractStats {
+        self.stats.lock().unwrap().clone()
+    }
+
+    /// Checks one HTTP request (its headers and body) against AWS's contract.
+    pub fn check(&self, headers: &HeaderMap, body: &[u8]) -> Verdict {
+        match self.route(headers) {
+            Route::Json { prefix, operation } => self.check_json(&prefix, &operation, body),
+            Route::Other { service } => {
+                self.count_unchecked(&service);
+                Verdict::Unchecked
+            }
+        }
+    }
+
+    fn route(&self, headers: &HeaderMap) -> Route {
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+        if let Some((prefix, operation)) = target.and_then(|t| t.split_once('.')) {
+            return Route::Json {
+                prefix: prefix.to_owned(),
+                operation: operation.to_owned(),
+            };
+        }
+        let service = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|auth| auth.split("Credential=").nth(1))
+            .and_then(|cred| cred.split('/').nth(3))
+            .unwrap_or("unsigned");
+        let protocol = self
+            .models
+            .by_signing_name(service)
+            .ok()
+            .flatten()
+            .map_or_else(|| "no model".to_owned(), |m| m.protocol.clone());
+        Route::Other {
+            service: format!("{service} ({protocol})"),
+        }
+    }
+
+    fn check_json(&self, prefix: &str, operation: &str, body: &[u8]) -> Verdict {
+        let model = match self.models.by_target_prefix(prefix) {
+            Ok(Some(model)) => model,
+            Ok(None) => {
+                return self.refuse(
+                    prefix,
+                    operation,
+                    json_refusal(
+                        None,
+                        StatusCode::BAD_REQUEST,
+                        "UnknownOperationException",
+                        format!(
+                            "no AWS service model has the target prefix `{prefix}` (models: {})",
+                            self.models.root().display()
+                        ),
+                    ),
+                );
+            }
+            Err(e) => {
+                return self.refuse(
+                    prefix,
+                    operation,
+                    json_refusal(
+                        None,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalFailure",
+                        e.to_string(),
+                    ),
+                );
+            }
+        };
+        let service = model.name.clone();
+        if !model.has_operation(operation) {
+            let refusal = json_refusal(
+                Some(&model),
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!(
+                    "{service} has no operation `{operation}` in API version {}",
+                    model.api_version
+                ),
+            );
+            return self.refuse(&service, operation, refusal);
+        }
+        let input: Value = if body.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => {
+                    let refusal = json_refusal(
+                        Some(&model),
+                        StatusCode::BAD_REQUEST,
+                        "SerializationException",
+                        format!("Start of structure or map found where not expected: {e}"),
+                    );
+                    return self.refuse(&service, operation, refusal);
+                }
+            }
+        };
+        let findings = shapes::check_input(&model, operation, &input);
+        {
+            let mut stats = self.stats.lock().unwrap();
+            stats.checked += 1;
+            for p in findings.unchecked {
+                *stats.unapplied_patterns.entry(p).or_default() += 1;
+            }
+        }
+        if let Some(refusal) = violations_refusal(&model, &findings.violations) {
+            return self.refuse(&service, operation, refusal);
+        }
+        if let Some(broken) = limits::check(&service, operation, &input) {
+            let refusal = json_refusal(
+                Some(&model),
+                StatusCode::BAD_REQUEST,
+                broken.code,
+                broken.message,
+            );
+            return self.refuse(&service, operation, refusal);
+        }
+        Verdict::Passed
+    }
+
+    fn refuse(&self, service: &str, operation: &str, refusal: Refusal) -> Verdict {
+        let key = format!("{service}:{operation}");
+        tracing::warn!(operation = %key, code = %refusal.code, message = %refusal.message, "AWS would refuse this call");
+        let mut stats = self.stats.lock().unwrap();
+        stats.refused += 1;
+        *stats.refused_by_operation.entry(key.clone()).or_default() += 1;
+        if stats.recent.len() == RECENT {
+            stats.recent.pop_front();
+        }
+        stats
+            .recent
+            .push_back(format!("{key}: {}: {}", refusal.code, refusal.message));
+        Verdict::Refused(refusal)
+    }
+
+    fn count_unchecked(&self, service: &str) {
+        *self
+            .stats
+            .lock()
+            .unwrap()
+            .unchecked
+            .entry(service.to_owned())
+            .or_default() += 1;
+    }
+}
+
+enum Route {
+    Json { prefix: String, operation: String },
+    Other { service: String },
+}
+
+/// AWS's answer to the model's violations: `N validation error(s) detected: …; …`, or a
+/// `SerializationException` for a value of the wrong type.
+fn violations_refusal(model: &ServiceModel, violations: &[shapes::Violation]) -> Option<Refusal> {
+    if let Some(v) = violations.iter().find(|v| v.serialization) {
+        return Some(json_refusal(
+            Some(model),
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            v.constraint.clone(),
+        ));
+    }
+    if violations.is_empty() {
+        return None;
+    }
+    let n = violations.len();
+    let messages: Vec<String> = violations.iter().map(shapes::Violation::message).collect();
+    let message = format!(
+        "{n} validation error{} detected: {}",
+        if n == 1 { "" } else { "s" },
+        messages.join("; ")
+    );
+    Some(json_refusal(
+        Some(model),
+        StatusCode::BAD_REQUEST,
+        "ValidationException",
+        message,
+    ))
+}
+
+fn json_refusal(
+    model: Option<&ServiceModel>,
+    status: StatusCode,
+    code: impl Into<String>,
+    message: String,
+) -> Refusal {
+    let content_type = match model.and_then(|m| m.json_version.as_deref()) {
+        Some("1.0") => "application/x-amz-json-1.0",
+        _ => "application/x-amz-json-1.1",
+    };
+    Refusal {
+        status,
+        code: code.into(),
+        message,
+        content_type,
+        query_compatible: model.is_some_and(|m| m.query_compatible),
+    }
+}
+
+#[cfg(test)]
+mod tests;

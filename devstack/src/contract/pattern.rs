@@ -1,0 +1,246 @@
+//! The models' regular expressions are Java's (`java.util.regex`), applied to the whole value
+//! (`Matcher.matches()`). This module translates them to `fancy_regex` (which adds the
+//! look-arounds the models use to the `regex` crate) and keeps each compiled once.
+//!
+//! What differs and is translated: `\uXXXX` escapes (surrogate pairs become the code point
+//! they encode), Java's POSIX classes (`\p{Alnum}`, `\p{Print}`, ASCII in Java),
+//! `\d \w \s` (ASCII in Java, Unicode in Rust), and a quantifier on an anchor (`${1,256}`,
+//! which Java accepts and means `$`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A compiled pattern, or why it did not compile.
+pub type Compiled = Result<Arc<fancy_regex::Regex>, String>;
+
+/// Whether `value` matches `pattern` as a whole; `Err` when the pattern cannot be used.
+pub fn full_match(pattern: &str, value: &str) -> Result<bool, String> {
+    let regex = compile(pattern)?;
+    regex
+        .is_match(value)
+        .map_err(|e| format!("pattern `{pattern}`: {e}"))
+}
+
+/// The compiled form of a model pattern (cached for the life of the process).
+pub fn compile(pattern: &str) -> Compiled {
+    static CACHE: OnceLock<Mutex<HashMap<String, Compiled>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap().get(pattern) {
+        return c.clone();
+    }
+    let translated = format!("^(?:{})$", translate(pattern));
+    let compiled = fancy_regex::RegexBuilder::new(&translated)
+        .backtrack_limit(1_000_000)
+        // Unicode classes repeated up to 1,024 times (`[\p{L}…]{0,1024}`) outgrow the
+        // default NFA budget.
+        .delegate_size_limit(256 << 20)
+        .build()
+        .map(Arc::new)
+        .map_err(|e| format!("pattern `{pattern}` (as `{translated}`): {e}"));
+    cache
+        .lock()
+        .unwrap()
+        .insert(pattern.to_owned(), compiled.clone());
+    compiled
+}
+
+/// Java regex syntax → Rust (`fancy_regex`) syntax, for the constructs the models use.
+pub fn translate(java: &str) -> String {
+    let chars: Vec<char> = java.chars().collect();
+    let mut out = String::with_capacity(java.len() + 16);
+    let mut in_class = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' if i + 1 < chars.len() => {
+                let next = chars[i + 1];
+                i += 2;
+                match next {
+                    'u' => {
+                        let (cp, used) = unicode_escape(&chars[i..]);
+                        i += used;
+                        match cp {
+                            Some(cp) => out.push_str(&format!("\\x{{{cp:X}}}")),
+                            None => out.push_str("\\u"),
+                        }
+                    }
+                    'p' | 'P' if chars.get(i) == Some(&'{') => {
+                        let end = chars[i..].iter().position(|&c| c == '}').map(|p| i + p);
+                        let name: String = end
+                            .map(|e| chars[i + 1..e].iter().collect())
+                            .unwrap_or_default();
+                        match (posix_class(&name), end) {
+                            (Some(set), Some(e)) => {
+                                let negate = if next == 'P' { "^" } else { "" };
+                                if in_class && negate.is_empty() {
+                                    out.push_str(set);
+                                } else {
+                                    out.push_str(&format!("[{negate}{set}]"));
+                                }
+                                i = e + 1;
+                            }
+                            _ => {
+                                out.push('\\');
+                                out.push(next);
+                            }
+                        }
+                    }
+                    'd' | 'w' | 's' => {
+                        let set = match next {
+                            'd' => "0-9",
+                            'w' => "a-zA-Z_0-9",
+                            _ => " \\t\\n\\x0B\\x0C\\r",
+                        };
+                        if in_class {
+                            out.push_str(set);
+                        } else {
+                            out.push_str(&format!("[{set}]"));
+                        }
+                    }
+                    _ => {
+                        out.push('\\');
+                        out.push(next);
+                    }
+                }
+                continue;
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` or `^]` right after the opening bracket is literal in both dialects.
+                if chars.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            // `-` right before `]` or after a range is literal in Java; escape it for Rust.
+            '-' if in_class && literal_dash(&chars, i) => out.push_str("\\-"),
+            '$' | '^' if !in_class => {
+                out.push(c);
+                // Java accepts a quantifier on an anchor; it changes nothing.
+                if let Some(skip) = quantifier_len(&chars[i + 1..]) {
+                    i += skip;
+                }
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Four hex digits after `\u`, and the low half when they are a high surrogate.
+fn unicode_escape(rest: &[char]) -> (Option<u32>, usize) {
+    let hex = |s: &[char]| -> Option<u32> {
+        if s.len() < 4 {
+            return None;
+        }
+        u32::from_str_radix(&s[..4].iter().collect::<String>(), 16).ok()
+    };
+    let Some(high) = hex(rest) else {
+        return (None, 0);
+    };
+    if (0xD800..0xDC00).contains(&high)
+        && rest.get(4) == Some(&'\\')
+        && rest.get(5) == Some(&'u')
+        && let Some(low) = hex(&rest[6..]).filter(|l| (0xDC00..0xE000).contains(l))
+    {
+        return (Some(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)), 10);
+    }
+    // A lone surrogate cannot occur in a Rust string: the nearest scalar value stands in.
+    let cp = match high {
+        0xD800..=0xDBFF => 0xD7FF,
+        0xDC00..=0xDFFF => 0xE000,
+        other => other,
+    };
+    (Some(cp), 4)
+}
+
+/// Java's POSIX-style classes (ASCII only in Java), as class contents.
+fn posix_class(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Alnum" => "a-zA-Z0-9",
+        "Alpha" => "a-zA-Z",
+        "Digit" => "0-9",
+        "Lower" => "a-z",
+        "Upper" => "A-Z",
+        "Punct" => "!-/:-@\\[-`{-~",
+        "Graph" => "!-~",
+        "Print" => " -~",
+        "Blank" => " \\t",
+        "Space" => " \\t\\n\\x0B\\x0C\\r",
+        "XDigit" => "0-9a-fA-F",
+        "Cntrl" => "\\x00-\\x1F\\x7F",
+        "ASCII" => "\\x00-\\x7F",
+        _ => return None,
+    })
+}
+
+/// Whether the `-` at `i` inside a class is a literal (not a range operator).
+fn literal_dash(chars: &[char], i: usize) -> bool {
+    let next = chars.get(i + 1);
+    if next == Some(&']') {
+        return true;
+    }
+    // After a completed range `a-z-…`, or first in the class.
+    let prev = if i > 0 { chars.get(i - 1) } else { None };
+    let first =
+        matches!(prev, Some('[')) || (matches!(prev, Some('^')) && i >= 2 && chars[i - 2] == '[');
+    let after_range = i >= 3 && chars[i - 2] == '-' && chars[i - 3] != '\\';
+    first || after_range
+}
+
+/// The length of a quantifier (`*`, `+`, `?`, `{n,m}`) at the start of `rest`.
+fn quantifier_len(rest: &[char]) -> Option<usize> {
+    match rest.first()? {
+        '*' | '+' | '?' => Some(1),
+        '{' => {
+            let end = rest.iter().position(|&c| c == '}')?;
+            rest[1..end]
+                .iter()
+                .all(|c| c.is_ascii_digit() || *c == ',')
+                .then_some(end + 1)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_values() {
+        assert!(full_match("[a-zA-Z0-9-]+", "tq-abc").unwrap());
+        assert!(!full_match("[a-zA-Z0-9-]+", "tq abc").unwrap());
+        assert!(!full_match(".+", "").unwrap());
+    }
+
+    #[test]
+    fn customer_metadata_values_refuse_what_aws_refuses() {
+        let p = r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,256}";
+        assert!(full_match(p, "lr=0.001 epochs:20 ünïcode").unwrap());
+        for bad in ["a,b", "`x`", "it's", "a;b", "≥ 0.95", "line\nbreak"] {
+            assert!(!full_match(p, bad).unwrap(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn java_escapes_and_classes_translate() {
+        let xml = r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\r\n\t]*";
+        assert!(full_match(xml, "text 😀 ok\n").unwrap());
+        assert!(!full_match(xml, "bell\u{7}").unwrap());
+        assert!(full_match(r"arn:[\p{Alnum}\-]+:lambda:.*", "arn:aws-cn:lambda:x").unwrap());
+        assert!(!full_match(r"\p{Print}+", "tab\t").unwrap());
+        assert!(!full_match(r"\w+", "é").unwrap(), "Java's \\w is ASCII");
+        assert!(full_match(r"(?!^[.-])^([a-zA-Z0-9-_.]+)", "a-b_c.d").unwrap());
+        assert!(!full_match(r"(?!^[.-])^([a-zA-Z0-9-_.]+)", "-a").unwrap());
+        assert!(full_match(r"([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)", "abc").unwrap());
+        assert!(!full_match(r"([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)", "abc-").unwrap());
+    }
+}
