@@ -5,6 +5,7 @@ calls per event as trainq on the happy path (`bench/results.md`, section 3)."""
 import json
 import os
 import time
+import uuid
 
 import boto3
 from botocore.config import Config
@@ -64,7 +65,7 @@ def register(item, detail, tags, version):
     package = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=f"trainq {job}",
-        ClientToken=job,
+        ClientToken=str(uuid.uuid5(uuid.NAMESPACE_URL, job)),  # AWS: 1-36 characters
         InferenceSpecification={
             "Containers": [{"Image": detail["AlgorithmSpecification"]["TrainingImage"],
                             "ModelDataUrl": detail["ModelArtifacts"]["S3ModelArtifacts"]}],

@@ -71,7 +71,9 @@ async fn run() -> Result<PathBuf, String> {
 
     let w = World::new().await;
     let wire = Wire {
-        moto: Proxy::spawn(trainq_integration_tests::moto::url())
+        // Both proxies lead to the world's front door, which checks every call against
+        // AWS's contract before moto or the local SageMaker sees it.
+        moto: Proxy::spawn(&w.endpoint.url())
             .await
             .map_err(|e| e.to_string())?,
         sagemaker: Proxy::spawn(&w.endpoint.url())
@@ -91,12 +93,12 @@ async fn run() -> Result<PathBuf, String> {
     let trainq_figures = sides.pop().unwrap_or_default();
 
     // Each throughput run gets a world of its own (queue, table, SageMaker endpoint), so none
-    // meets an emulator already filled by another; all go straight to the emulators.
+    // meets an emulator already filled by another; all go through the world's front door.
     eprintln!("bench: throughput, {requests} requests: trainq, the peer, the emulators alone");
     let mut runs = Vec::new();
     for side in [&trainq, &python_peer] {
         let w = World::new().await;
-        let env = function_env(&w, trainq_integration_tests::moto::url(), &w.endpoint.url());
+        let env = function_env(&w, &w.endpoint.url(), &w.endpoint.url());
         runs.push(throughput::pipeline(&w, &side.dispatcher, &env, requests).await?);
         w.retire_job_events().await;
     }

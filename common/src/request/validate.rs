@@ -204,6 +204,18 @@ fn check_dataset(
                 format!("is {length} characters; SageMaker allows S3 URIs of at most {MAX_S3_URI}"),
             ));
         }
+        if let Some(c) = uri
+            .chars()
+            .find(|c| c.is_control() || is_line_terminator(*c))
+        {
+            return Err(RequestError::new(
+                field,
+                format!(
+                    "must not contain control characters (found U+{:04X})",
+                    u32::from(c)
+                ),
+            ));
+        }
         let Some((bucket, _)) = split_s3_uri(uri) else {
             return Err(RequestError::new(
                 field,
@@ -244,6 +256,20 @@ fn check_hyperparameters(request: &TrainingRequest) -> Result<(), RequestError> 
             return Err(RequestError::new(
                 format!("hyperparameters.{}", shorten(key)),
                 format!("keys must be 1-{MAX_HYPERPARAMETER_KEY} characters"),
+            ));
+        }
+        // SageMaker's pattern for both is Java's `.*`, which stops at a line terminator.
+        if let Some(c) = key
+            .chars()
+            .chain(value.chars())
+            .find(|c| is_line_terminator(*c))
+        {
+            return Err(RequestError::new(
+                format!("hyperparameters.{}", shorten(key)),
+                format!(
+                    "keys and values must be one line: no line terminator (found U+{:04X})",
+                    u32::from(c)
+                ),
             ));
         }
         if value_len > MAX_HYPERPARAMETER_VALUE {
@@ -320,6 +346,11 @@ fn check_resources(request: &TrainingRequest) -> Result<(), RequestError> {
         }
     }
     Ok(())
+}
+
+/// The characters Java's `.` does not match, which AWS's `.*` patterns therefore refuse.
+fn is_line_terminator(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), RequestError> {

@@ -144,6 +144,18 @@ fn each_rule_names_its_field() {
             "at most 1024",
         ),
         (
+            "dataset.channels.train",
+            json!("s3://prod-data/acme/line\nbreak/"),
+            "dataset.channels.train",
+            "control characters",
+        ),
+        (
+            "hyperparameters.lr",
+            json!("0.001\u{2028}"),
+            "hyperparameters.lr",
+            "one line",
+        ),
+        (
             "resources.fallback_instance_types",
             json!(["ml.g5.xlarge"]),
             "resources.fallback_instance_types[0]",

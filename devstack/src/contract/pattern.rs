@@ -2,7 +2,8 @@
 //! (`Matcher.matches()`). This module translates them to `fancy_regex` (which adds the
 //! look-arounds the models use to the `regex` crate) and keeps each compiled once.
 //!
-//! What differs and is translated: `\uXXXX` escapes (surrogate pairs become the code point
+//! What differs and is translated: `.` (Java's stops at `\r`, U+0085, U+2028 and U+2029
+//! too), `\uXXXX` escapes (surrogate pairs become the code point
 //! they encode), Java's POSIX classes (`\p{Alnum}`, `\p{Print}`, ASCII in Java),
 //! `\d \w \s` (ASCII in Java, Unicode in Rust), and a quantifier on an anchor (`${1,256}`,
 //! which Java accepts and means `$`).
@@ -120,6 +121,8 @@ pub fn translate(java: &str) -> String {
             }
             // `-` right before `]` or after a range is literal in Java; escape it for Rust.
             '-' if in_class && literal_dash(&chars, i) => out.push_str("\\-"),
+            // Java's `.` stops at every line terminator, Rust's only at `\n`.
+            '.' if !in_class => out.push_str(r"[^\n\r\x{85}\x{2028}\x{2029}]"),
             '$' | '^' if !in_class => {
                 out.push(c);
                 // Java accepts a quantifier on an anchor; it changes nothing.
@@ -219,6 +222,10 @@ mod tests {
         assert!(full_match("[a-zA-Z0-9-]+", "tq-abc").unwrap());
         assert!(!full_match("[a-zA-Z0-9-]+", "tq abc").unwrap());
         assert!(!full_match(".+", "").unwrap());
+        for terminator in ["a\nb", "a\rb", "a\u{85}b", "a\u{2028}b", "a\u{2029}b"] {
+            assert!(!full_match(".*", terminator).unwrap(), "{terminator:?}");
+        }
+        assert!(full_match(".*", "tab\tand 😀").unwrap());
     }
 
     #[test]
