@@ -20,7 +20,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(variable: &str, problem: impl Into<String>) -> Self {
+    /// A problem with `variable`.
+    pub fn new(variable: &str, problem: impl Into<String>) -> Self {
         Self {
             variable: variable.to_owned(),
             problem: problem.into(),

@@ -49,19 +49,6 @@ impl Devstack {
         let moto = tokio::task::spawn_blocking(move || Moto::start(&binary, port, &moto_log))
             .await
             .map_err(|e| e.to_string())??;
-        let sdk = stack::sdk_config(&moto.url, &region).await;
-        stack::create_buckets(&sdk, &region, &config.buckets()).await?;
-        let template_path = abs(&config.template);
-        let template = std::fs::read_to_string(&template_path)
-            .map_err(|e| format!("{}: {e}", template_path.display()))?;
-        let outputs = stack::deploy(
-            &sdk,
-            &config.stack_name,
-            &template,
-            &config.template_parameters(),
-        )
-        .await?;
-
         let images = config
             .images
             .iter()
@@ -86,6 +73,21 @@ impl Devstack {
         let endpoint = LocalSageMaker::spawn_running(listener, &moto.url, runner)
             .await
             .map_err(|e| e.to_string())?;
+
+        // The stack goes through the front door too: CloudFormation's own checks (parameters
+        // against the template, capabilities) apply before moto creates anything.
+        let sdk = stack::sdk_config(&endpoint.url(), &region).await;
+        stack::create_buckets(&sdk, &region, &config.buckets()).await?;
+        let template_path = abs(&config.template);
+        let template = std::fs::read_to_string(&template_path)
+            .map_err(|e| format!("{}: {e}", template_path.display()))?;
+        let outputs = stack::deploy(
+            &sdk,
+            &config.stack_name,
+            &template,
+            &config.template_parameters(),
+        )
+        .await?;
 
         let stack = StackConfig {
             region: region.clone(),

@@ -71,9 +71,11 @@ pub async fn deploy(
                 .build()
         })
         .collect();
+    // The template names its IAM roles: AWS wants that acknowledged.
     cf.create_stack()
         .stack_name(name)
         .template_body(template)
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
         .set_parameters(Some(parameters))
         .send()
         .await

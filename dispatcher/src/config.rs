@@ -19,21 +19,73 @@ pub struct DispatcherConfig {
     pub lease_s: u32,
     /// First redelivery delay of a deferred request (`TRAINQ_DEFER_BASE_S`, default 30).
     pub defer_base_s: u32,
-    /// Longest redelivery delay (`TRAINQ_DEFER_MAX_S`, default 900; SQS allows 43200).
+    /// Longest redelivery delay (`TRAINQ_DEFER_MAX_S`, default 900): at most 43,200, the
+    /// longest visibility timeout ChangeMessageVisibility accepts.
     pub defer_max_s: u32,
 }
 
 impl DispatcherConfig {
     /// Reads the configuration; the error names the variable at fault.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Ok(Self {
+        let config = Self {
             registries: env.registries()?,
             jobs_table: env.required("TRAINQ_JOBS_TABLE")?,
             alerts_bus: env.required("TRAINQ_ALERTS_BUS")?,
             requests_queue_url: env.required("TRAINQ_REQUESTS_QUEUE_URL")?,
             lease_s: env.number_in("TRAINQ_LAUNCH_LEASE_S", 120, 0, 3600)?,
             defer_base_s: env.number_in("TRAINQ_DEFER_BASE_S", 30, 1, 43_200)?,
-            defer_max_s: env.number_in("TRAINQ_DEFER_MAX_S", 900, 1, 43_200)?,
-        })
+            defer_max_s: env.number_in("TRAINQ_DEFER_MAX_S", 900, 1, SQS_MAX_VISIBILITY_S)?,
+        };
+        if config.defer_base_s > config.defer_max_s {
+            return Err(ConfigError::new(
+                "TRAINQ_DEFER_BASE_S",
+                format!(
+                    "must not exceed TRAINQ_DEFER_MAX_S ({} > {})",
+                    config.defer_base_s, config.defer_max_s
+                ),
+            ));
+        }
+        Ok(config)
+    }
+}
+
+/// The longest visibility timeout SQS's ChangeMessageVisibility accepts (12 hours).
+const SQS_MAX_VISIBILITY_S: u32 = 43_200;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use trainq_common::testing::sample_env;
+
+    use super::*;
+
+    fn config_with(
+        overrides: &[(&'static str, &'static str)],
+    ) -> Result<DispatcherConfig, ConfigError> {
+        let mut env: BTreeMap<&str, &str> = sample_env();
+        env.extend([
+            ("TRAINQ_JOBS_TABLE", "jobs"),
+            ("TRAINQ_ALERTS_BUS", "alerts"),
+            ("TRAINQ_REQUESTS_QUEUE_URL", "http://q"),
+        ]);
+        env.extend(overrides.iter().copied());
+        DispatcherConfig::from_env(&Env::from_fn(|k| env.get(k).map(|v| v.to_string())))
+    }
+
+    #[test]
+    fn deferral_stays_within_what_sqs_accepts() {
+        assert_eq!(config_with(&[]).unwrap().defer_max_s, 900);
+        assert_eq!(
+            config_with(&[("TRAINQ_DEFER_MAX_S", "43200")])
+                .unwrap()
+                .defer_max_s,
+            43_200
+        );
+        let e = config_with(&[("TRAINQ_DEFER_MAX_S", "43201")]).unwrap_err();
+        assert_eq!(e.variable, "TRAINQ_DEFER_MAX_S");
+        let e = config_with(&[("TRAINQ_DEFER_BASE_S", "60"), ("TRAINQ_DEFER_MAX_S", "30")])
+            .unwrap_err();
+        assert_eq!(e.variable, "TRAINQ_DEFER_BASE_S");
     }
 }

@@ -35,7 +35,6 @@ fn aws_parameters(prefix: &str, artifacts: &str) -> BTreeMap<String, String> {
         ("ResearchDataBuckets", "acme-research-data"),
         ("ResearchModelBucket", "acme-research-models"),
         ("DispatcherTimeout", "30"),
-        ("RequestsVisibilityTimeout", "180"),
         ("AlertEmail", "oncall@example.com"),
     ]
     .into_iter()
@@ -115,6 +114,12 @@ async fn the_aws_template_gives_the_functions_what_their_code_expects() {
                 .ends_with(&format!("role/{prefix}-research-training"))
         );
         assert_eq!(registries.production.allowed_buckets.len(), 2);
+        if name == "dispatcher" {
+            assert_eq!(
+                env["TRAINQ_LAUNCH_LEASE_S"], "180",
+                "the lease is the visibility timeout"
+            );
+        }
     }
 
     // The event source mappings: batches of 10 with partial batch responses, on the right queues.
@@ -154,7 +159,8 @@ async fn the_aws_template_gives_the_functions_what_their_code_expects() {
         .unwrap()
         .attributes
         .unwrap();
-    assert!(attrs[&Q::VisibilityTimeout].parse::<u32>().unwrap() >= 6 * 30);
+    // Derived from the function's timeout, not a parameter of its own; so is the lease.
+    assert_eq!(attrs[&Q::VisibilityTimeout], "180");
     let redrive: Value = serde_json::from_str(&attrs[&Q::RedrivePolicy]).unwrap();
     assert_eq!(
         redrive["maxReceiveCount"].to_string().trim_matches('"'),
@@ -249,6 +255,15 @@ async fn the_table_and_the_event_rule_are_what_the_code_reads() {
         targets.targets()[0].arn(),
         outputs["JobEventsQueueArn"].as_str()
     );
+    // An event the rule cannot deliver is kept on a queue of its own (alarmed in AWS).
+    let dead_letter = targets.targets()[0]
+        .dead_letter_config()
+        .and_then(|d| d.arn())
+        .expect("the job-events target has a dead-letter queue");
+    assert!(
+        dead_letter.ends_with(&format!("{prefix}-job-events-undelivered")),
+        "{dead_letter}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +299,8 @@ async fn the_deploy_script_deploys_and_writes_a_stack_file_trainq_can_use() {
         .env("PARAMETERS", dir.join("params.txt"))
         .env("STACK_FILE", &stack_file)
         .env("DIST", &dir)
-        .env("AWS_ENDPOINT_URL", trainq_integration_tests::moto::url())
+        // Through the world's front door: the CLI's calls are checked against AWS's contract.
+        .env("AWS_ENDPOINT_URL", w.endpoint.url())
         .env(
             "AWS_DEFAULT_REGION",
             trainq_integration_tests::world::REGION,
@@ -330,4 +346,33 @@ async fn the_deploy_script_deploys_and_writes_a_stack_file_trainq_can_use() {
             .ends_with(&format!("{prefix}-requests-dlq"))
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_whose_timeouts_break_lambdas_rule_fails_to_deploy_saying_why() {
+    // Lambda refuses an event source mapping whose function timeout exceeds its queue's
+    // visibility timeout; the template derives the visibility from the timeout, so the only
+    // way to break the rule is a timeout outside the allowed values, which CloudFormation
+    // refuses (here: the front door, with CloudFormation's check of parameters) before
+    // anything is created.
+    let w = World::new().await;
+    w.allow_contract_refusals();
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut params = aws_parameters(&prefix, "unused-artifacts");
+    params.insert("DispatcherTimeout".into(), "45".into());
+    let e = trainq_devstack::stack::deploy(&w.sdk, &prefix, &template(), &params)
+        .await
+        .expect_err("a timeout outside the allowed values is refused");
+    assert!(
+        e.contains("ValidationError")
+            && e.contains("Parameter 'DispatcherTimeout' failed to satisfy constraint: must be one of 5, 15, 30, 60"),
+        "{e}"
+    );
+    let stacks = aws_sdk_cloudformation::Client::new(&w.sdk)
+        .describe_stacks()
+        .stack_name(&prefix)
+        .send()
+        .await;
+    assert!(stacks.is_err(), "nothing was created: {stacks:?}");
+    assert_eq!(w.endpoint.contract_stats().refused, 1);
 }

@@ -9,12 +9,15 @@
 //! ([`ContractStats`]); only requests that pass go on to the endpoint or to moto.
 //!
 //! What is checked: every operation of a JSON-protocol service (SageMaker, DynamoDB, SQS,
-//! EventBridge, Service Quotas, and any other). Query-protocol (CloudFormation, IAM, STS) and
-//! REST (S3, Lambda) requests are forwarded and counted as unchecked, by service.
+//! EventBridge, Service Quotas, and any other) and of a query-protocol service
+//! (CloudFormation — with the stack's parameters checked against its template —, IAM, STS).
+//! REST requests (S3, Lambda) are forwarded and counted as unchecked, by service.
 
+pub mod cloudformation;
 pub mod limits;
 pub mod models;
 pub mod pattern;
+pub mod query;
 pub mod shapes;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -72,28 +75,51 @@ pub struct Refusal {
     pub code: String,
     /// AWS's message.
     pub message: String,
-    /// `application/x-amz-json-1.0` or `-1.1`.
-    content_type: &'static str,
-    /// SQS answers in the query protocol's error codes too (`x-amzn-query-error`).
-    query_compatible: bool,
+    /// How the protocol writes the answer.
+    format: Format,
+}
+
+/// The shape of an error answer.
+#[derive(Debug, Clone, PartialEq)]
+enum Format {
+    /// JSON protocols: `{"__type": …, "message": …}`.
+    Json {
+        /// `application/x-amz-json-1.0` or `-1.1`.
+        content_type: &'static str,
+        /// SQS answers in the query protocol's error codes too (`x-amzn-query-error`).
+        query_compatible: bool,
+    },
+    /// The query protocol: `<ErrorResponse>` in the service's namespace.
+    Xml {
+        /// The service's XML namespace.
+        namespace: String,
+    },
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(self.content_type),
-        );
-        if let Ok(v) = HeaderValue::from_str(&self.code) {
-            headers.insert("x-amzn-errortype", v);
-        }
-        if self.query_compatible
-            && let Ok(v) = HeaderValue::from_str(&format!("{};Sender", self.code))
-        {
-            headers.insert("x-amzn-query-error", v);
-        }
-        let body = json!({"__type": self.code, "message": self.message}).to_string();
+        let body = match &self.format {
+            Format::Json {
+                content_type,
+                query_compatible,
+            } => {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                if let Ok(v) = HeaderValue::from_str(&self.code) {
+                    headers.insert("x-amzn-errortype", v);
+                }
+                if *query_compatible
+                    && let Ok(v) = HeaderValue::from_str(&format!("{};Sender", self.code))
+                {
+                    headers.insert("x-amzn-query-error", v);
+                }
+                json!({"__type": self.code, "message": self.message}).to_string()
+            }
+            Format::Xml { namespace } => {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+                query::error_xml(namespace, &self.code, &self.message)
+            }
+        };
         (self.status, headers, body).into_response()
     }
 }
@@ -133,6 +159,7 @@ impl Contract {
     pub fn check(&self, headers: &HeaderMap, body: &[u8]) -> Verdict {
         match self.route(headers) {
             Route::Json { prefix, operation } => self.check_json(&prefix, &operation, body),
+            Route::Query { model } => self.check_query(&model, body),
             Route::Other { service } => {
                 self.count_unchecked(&service);
                 Verdict::Unchecked
@@ -154,12 +181,13 @@ impl Contract {
             .and_then(|auth| auth.split("Credential=").nth(1))
             .and_then(|cred| cred.split('/').nth(3))
             .unwrap_or("unsigned");
-        let protocol = self
-            .models
-            .by_signing_name(service)
-            .ok()
-            .flatten()
-            .map_or_else(|| "no model".to_owned(), |m| m.protocol.clone());
+        let model = self.models.by_signing_name(service).ok().flatten();
+        if let Some(model) = model.as_ref().filter(|m| m.protocol == "query") {
+            return Route::Query {
+                model: Arc::clone(model),
+            };
+        }
+        let protocol = model.map_or_else(|| "no model".to_owned(), |m| m.protocol.clone());
         Route::Other {
             service: format!("{service} ({protocol})"),
         }
@@ -225,7 +253,44 @@ impl Contract {
                 }
             }
         };
-        let findings = shapes::check_input(&model, operation, &input);
+        self.check_input(&model, operation, &input)
+    }
+
+    fn check_query(&self, model: &ServiceModel, body: &[u8]) -> Verdict {
+        let Some(request) = query::QueryRequest::parse(body) else {
+            self.count_unchecked(&format!("{} (query without an Action)", model.name));
+            return Verdict::Unchecked;
+        };
+        if !model.has_operation(&request.action) {
+            let refusal = xml_refusal(
+                model,
+                "InvalidAction",
+                format!(
+                    "The action {} is not valid for this web service.",
+                    request.action
+                ),
+            );
+            return self.refuse(&model.name, &request.action, refusal);
+        }
+        if request
+            .version
+            .as_deref()
+            .is_some_and(|v| v != model.api_version)
+        {
+            self.count_unchecked(&format!(
+                "{} (API version {:?})",
+                model.name, request.version
+            ));
+            return Verdict::Unchecked;
+        }
+        let input = request.input(model);
+        self.check_input(model, &request.action, &input)
+    }
+
+    /// The model's rules, then AWS's documented ones, for a decoded input.
+    fn check_input(&self, model: &ServiceModel, operation: &str, input: &Value) -> Verdict {
+        let service = model.name.as_str();
+        let findings = shapes::check_input(model, operation, input);
         {
             let mut stats = self.stats.lock().unwrap();
             stats.checked += 1;
@@ -233,19 +298,24 @@ impl Contract {
                 *stats.unapplied_patterns.entry(p).or_default() += 1;
             }
         }
-        if let Some(refusal) = violations_refusal(&model, &findings.violations) {
-            return self.refuse(&service, operation, refusal);
+        let documented = || match service {
+            "cloudformation" => cloudformation::check(operation, input),
+            _ => limits::check(service, operation, input),
+        };
+        let refusal = if model.protocol == "query" {
+            violations_message(&findings.violations)
+                .map(|(_, message)| xml_refusal(model, "ValidationError", message))
+                .or_else(|| documented().map(|b| xml_refusal(model, b.code, b.message)))
+        } else {
+            violations_refusal(model, &findings.violations).or_else(|| {
+                documented()
+                    .map(|b| json_refusal(Some(model), StatusCode::BAD_REQUEST, b.code, b.message))
+            })
+        };
+        match refusal {
+            Some(refusal) => self.refuse(service, operation, refusal),
+            None => Verdict::Passed,
         }
-        if let Some(broken) = limits::check(&service, operation, &input) {
-            let refusal = json_refusal(
-                Some(&model),
-                StatusCode::BAD_REQUEST,
-                broken.code,
-                broken.message,
-            );
-            return self.refuse(&service, operation, refusal);
-        }
-        Verdict::Passed
     }
 
     fn refuse(&self, service: &str, operation: &str, refusal: Refusal) -> Verdict {
@@ -276,19 +346,31 @@ impl Contract {
 
 enum Route {
     Json { prefix: String, operation: String },
+    Query { model: Arc<ServiceModel> },
     Other { service: String },
 }
 
 /// AWS's answer to the model's violations: `N validation error(s) detected: …; …`, or a
 /// `SerializationException` for a value of the wrong type.
 fn violations_refusal(model: &ServiceModel, violations: &[shapes::Violation]) -> Option<Refusal> {
+    let (serialization, message) = violations_message(violations)?;
+    let code = if serialization {
+        "SerializationException"
+    } else {
+        "ValidationException"
+    };
+    Some(json_refusal(
+        Some(model),
+        StatusCode::BAD_REQUEST,
+        code,
+        message,
+    ))
+}
+
+/// The message of the violations (and whether it is a type mismatch), if there are any.
+fn violations_message(violations: &[shapes::Violation]) -> Option<(bool, String)> {
     if let Some(v) = violations.iter().find(|v| v.serialization) {
-        return Some(json_refusal(
-            Some(model),
-            StatusCode::BAD_REQUEST,
-            "SerializationException",
-            v.constraint.clone(),
-        ));
+        return Some((true, v.constraint.clone()));
     }
     if violations.is_empty() {
         return None;
@@ -300,12 +382,19 @@ fn violations_refusal(model: &ServiceModel, violations: &[shapes::Violation]) ->
         if n == 1 { "" } else { "s" },
         messages.join("; ")
     );
-    Some(json_refusal(
-        Some(model),
-        StatusCode::BAD_REQUEST,
-        "ValidationException",
+    Some((false, message))
+}
+
+/// The query protocol's answer (CloudFormation, IAM, STS).
+fn xml_refusal(model: &ServiceModel, code: impl Into<String>, message: String) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        code: code.into(),
         message,
-    ))
+        format: Format::Xml {
+            namespace: model.xml_namespace.clone().unwrap_or_default(),
+        },
+    }
 }
 
 fn json_refusal(
@@ -322,8 +411,10 @@ fn json_refusal(
         status,
         code: code.into(),
         message,
-        content_type,
-        query_compatible: model.is_some_and(|m| m.query_compatible),
+        format: Format::Json {
+            content_type,
+            query_compatible: model.is_some_and(|m| m.query_compatible),
+        },
     }
 }
 

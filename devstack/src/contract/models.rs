@@ -112,6 +112,8 @@ struct Metadata {
     endpoint_prefix: Option<String>,
     #[serde(default)]
     aws_query_compatible: Option<Value>,
+    #[serde(default)]
+    xml_namespace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +136,8 @@ pub struct ServiceModel {
     pub json_version: Option<String>,
     /// JSON services that also answer in the query protocol's error codes (SQS).
     pub query_compatible: bool,
+    /// The XML namespace of a query-protocol service's answers.
+    pub xml_namespace: Option<String>,
     operations: HashMap<String, Option<String>>,
     shapes: HashMap<String, Shape>,
 }
@@ -283,6 +287,7 @@ impl Models {
             protocol: raw.metadata.protocol,
             json_version: raw.metadata.json_version,
             query_compatible: raw.metadata.aws_query_compatible.is_some(),
+            xml_namespace: raw.metadata.xml_namespace,
             operations: raw
                 .operations
                 .into_iter()

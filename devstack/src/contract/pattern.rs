@@ -49,92 +49,122 @@ pub fn compile(pattern: &str) -> Compiled {
 pub fn translate(java: &str) -> String {
     let chars: Vec<char> = java.chars().collect();
     let mut out = String::with_capacity(java.len() + 16);
-    let mut in_class = false;
+    let mut class: Option<ClassState> = None;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        match c {
-            '\\' if i + 1 < chars.len() => {
-                let next = chars[i + 1];
-                i += 2;
-                match next {
-                    'u' => {
-                        let (cp, used) = unicode_escape(&chars[i..]);
-                        i += used;
-                        match cp {
-                            Some(cp) => out.push_str(&format!("\\x{{{cp:X}}}")),
-                            None => out.push_str("\\u"),
-                        }
-                    }
-                    'p' | 'P' if chars.get(i) == Some(&'{') => {
-                        let end = chars[i..].iter().position(|&c| c == '}').map(|p| i + p);
-                        let name: String = end
-                            .map(|e| chars[i + 1..e].iter().collect())
-                            .unwrap_or_default();
-                        match (posix_class(&name), end) {
-                            (Some(set), Some(e)) => {
-                                let negate = if next == 'P' { "^" } else { "" };
-                                if in_class && negate.is_empty() {
-                                    out.push_str(set);
-                                } else {
-                                    out.push_str(&format!("[{negate}{set}]"));
-                                }
-                                i = e + 1;
-                            }
-                            _ => {
-                                out.push('\\');
-                                out.push(next);
-                            }
-                        }
-                    }
-                    'd' | 'w' | 's' => {
-                        let set = match next {
-                            'd' => "0-9",
-                            'w' => "a-zA-Z_0-9",
-                            _ => " \\t\\n\\x0B\\x0C\\r",
-                        };
-                        if in_class {
-                            out.push_str(set);
-                        } else {
-                            out.push_str(&format!("[{set}]"));
-                        }
-                    }
-                    _ => {
-                        out.push('\\');
-                        out.push(next);
-                    }
-                }
-                continue;
+        if c == '\\' && i + 1 < chars.len() {
+            let (text, used, single) = escape(&chars[i + 1..], class.is_some());
+            out.push_str(&text);
+            i += 1 + used;
+            if let Some(state) = class.as_mut() {
+                state.atom(single);
             }
-            '[' if !in_class => {
-                in_class = true;
-                out.push(c);
-                // A `]` or `^]` right after the opening bracket is literal in both dialects.
+            continue;
+        }
+        match (&mut class, c) {
+            (None, '[') => {
+                class = Some(ClassState::default());
+                out.push('[');
+                // `^` negates; a `]` right after the opening bracket is literal in both dialects.
                 if chars.get(i + 1) == Some(&'^') {
                     out.push('^');
                     i += 1;
                 }
             }
-            ']' if in_class => {
-                in_class = false;
-                out.push(c);
+            (Some(_), ']') => {
+                class = None;
+                out.push(']');
             }
-            // `-` right before `]` or after a range is literal in Java; escape it for Rust.
-            '-' if in_class && literal_dash(&chars, i) => out.push_str("\\-"),
+            (Some(state), '-') => {
+                // A range operator between two single characters; literal anywhere else
+                // (first, last, after a range), which Rust wants escaped.
+                let next = chars.get(i + 1);
+                if state.can_start_range && next.is_some_and(|n| *n != ']') {
+                    state.in_range = true;
+                    state.can_start_range = false;
+                    out.push('-');
+                } else {
+                    out.push_str("\\-");
+                    state.atom(true);
+                }
+            }
+            (Some(state), _) => {
+                out.push(c);
+                state.atom(true);
+            }
             // Java's `.` stops at every line terminator, Rust's only at `\n`.
-            '.' if !in_class => out.push_str(r"[^\n\r\x{85}\x{2028}\x{2029}]"),
-            '$' | '^' if !in_class => {
+            (None, '.') => out.push_str(r"[^\n\r\x{85}\x{2028}\x{2029}]"),
+            (None, '$' | '^') => {
                 out.push(c);
                 // Java accepts a quantifier on an anchor; it changes nothing.
                 if let Some(skip) = quantifier_len(&chars[i + 1..]) {
                     i += skip;
                 }
             }
-            _ => out.push(c),
+            (None, _) => out.push(c),
         }
         i += 1;
     }
     out
+}
+
+/// Where a character class is: whether the last atom may start a range, and whether a range
+/// operator waits for its end.
+#[derive(Default)]
+struct ClassState {
+    can_start_range: bool,
+    in_range: bool,
+}
+
+impl ClassState {
+    /// An atom was written: a single character (`single`) or a set such as `\p{L}`.
+    fn atom(&mut self, single: bool) {
+        // The end of a range cannot start another.
+        self.can_start_range = single && !self.in_range;
+        self.in_range = false;
+    }
+}
+
+/// The translation of the escape after a `\\` (`rest` starts after it), how many characters
+/// it used, and whether it stands for a single character.
+fn escape(rest: &[char], in_class: bool) -> (String, usize, bool) {
+    let next = rest[0];
+    let set = |contents: &str, negate: bool| -> String {
+        match (in_class, negate) {
+            (true, false) => contents.to_owned(),
+            (_, true) => format!("[^{contents}]"),
+            (false, false) => format!("[{contents}]"),
+        }
+    };
+    match next {
+        'u' => match unicode_escape(&rest[1..]) {
+            (Some(cp), used) => (format!("\\x{{{cp:X}}}"), 1 + used, true),
+            (None, _) => ("\\u".to_owned(), 1, true),
+        },
+        'p' | 'P' if rest.get(1) == Some(&'{') => {
+            let end = rest.iter().position(|&c| c == '}');
+            let name: String = end.map(|e| rest[2..e].iter().collect()).unwrap_or_default();
+            match (posix_class(&name), end) {
+                (Some(contents), Some(e)) => (set(contents, next == 'P'), e + 1, false),
+                // A Unicode class (`\p{L}`): the same in Rust.
+                (None, Some(e)) => (
+                    format!("\\{}", rest[..=e].iter().collect::<String>()),
+                    e + 1,
+                    false,
+                ),
+                _ => (format!("\\{next}"), 1, false),
+            }
+        }
+        'd' => (set("0-9", false), 1, false),
+        'w' => (set("a-zA-Z_0-9", false), 1, false),
+        's' => (set(" \\t\\n\\x0B\\x0C\\r", false), 1, false),
+        'D' => (set("0-9", true), 1, false),
+        'W' => (set("a-zA-Z_0-9", true), 1, false),
+        'S' => (set(" \\t\\n\\x0B\\x0C\\r", true), 1, false),
+        'b' | 'B' | 'A' | 'z' | 'Z' | 'G' => (format!("\\{next}"), 1, false),
+        other => (format!("\\{other}"), 1, true),
+    }
 }
 
 /// Four hex digits after `\u`, and the low half when they are a high surrogate.
@@ -182,20 +212,6 @@ fn posix_class(name: &str) -> Option<&'static str> {
         "ASCII" => "\\x00-\\x7F",
         _ => return None,
     })
-}
-
-/// Whether the `-` at `i` inside a class is a literal (not a range operator).
-fn literal_dash(chars: &[char], i: usize) -> bool {
-    let next = chars.get(i + 1);
-    if next == Some(&']') {
-        return true;
-    }
-    // After a completed range `a-z-…`, or first in the class.
-    let prev = if i > 0 { chars.get(i - 1) } else { None };
-    let first =
-        matches!(prev, Some('[')) || (matches!(prev, Some('^')) && i >= 2 && chars[i - 2] == '[');
-    let after_range = i >= 3 && chars[i - 2] == '-' && chars[i - 3] != '\\';
-    first || after_range
 }
 
 /// The length of a quantifier (`*`, `+`, `?`, `{n,m}`) at the start of `rest`.
@@ -249,5 +265,15 @@ mod tests {
         assert!(!full_match(r"(?!^[.-])^([a-zA-Z0-9-_.]+)", "-a").unwrap());
         assert!(full_match(r"([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)", "abc").unwrap());
         assert!(!full_match(r"([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)", "abc-").unwrap());
+        let stack = r"([a-zA-Z][-a-zA-Z0-9]*)|(arn:\b(aws|aws-us-gov|aws-cn)\b:[-a-zA-Z0-9:/._+]*)";
+        assert!(full_match(stack, "trainq-test").unwrap());
+        assert!(full_match(stack, "arn:aws:cloudformation:x/y").unwrap());
+        assert!(!full_match(stack, "1-digit").unwrap());
+        assert!(
+            full_match(r"[!#$%&'*+-.^_`|~0-9a-zA-Z]+", "a+,.b").unwrap(),
+            "`+-.` is a range"
+        );
+        assert!(!full_match(r"[\w-]+", "a b").unwrap());
+        assert!(full_match(r"[\w-]+", "a-b_c").unwrap());
     }
 }

@@ -185,9 +185,10 @@ fn documented_limits_apply_after_the_model() {
     let sqs = json!({"QueueUrl": "q", "MessageBody": "x".repeat(300_000)});
     let r = refusal(c.check(&target("AmazonSQS.SendMessage"), sqs.to_string().as_bytes()));
     assert_eq!(r.code, "InvalidParameterValue");
-    assert!(
-        r.query_compatible,
-        "SQS also answers with x-amzn-query-error"
+    let response = r.into_response();
+    assert_eq!(
+        response.headers()["x-amzn-query-error"],
+        "InvalidParameterValue;Sender"
     );
 }
 
@@ -207,4 +208,98 @@ fn a_missing_model_directory_is_an_error_not_a_skipped_check() {
     let e = Models::open(&dir).unwrap_err();
     assert!(e.to_string().contains("make venv"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn signed_for(service: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20261201/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    h.insert(axum::http::header::AUTHORIZATION, auth.parse().unwrap());
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    h
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+        .into_bytes()
+}
+
+#[test]
+fn query_protocol_calls_are_decoded_into_their_shape_and_answered_in_xml() {
+    let c = contract();
+    let template = "Parameters:\n  Timeout:\n    Type: Number\n    AllowedValues: [30, 60]\n    ConstraintDescription: must be 30 or 60\nResources: {}\n";
+    let ok = form(&[
+        ("Action", "CreateStack"),
+        ("Version", "2010-05-15"),
+        ("StackName", "trainq-test"),
+        ("TemplateBody", template),
+        ("Parameters.member.1.ParameterKey", "Timeout"),
+        ("Parameters.member.1.ParameterValue", "60"),
+        ("Capabilities.member.1", "CAPABILITY_NAMED_IAM"),
+    ]);
+    assert!(matches!(
+        c.check(&signed_for("cloudformation"), &ok),
+        Verdict::Passed
+    ));
+
+    let bad_name = form(&[
+        ("Action", "CreateChangeSet"),
+        ("Version", "2010-05-15"),
+        ("StackName", "trainq-test"),
+        ("ChangeSetName", "1-starts-with-a-digit"),
+        ("TemplateBody", template),
+        ("Capabilities.member.1", "CAPABILITY_EVERYTHING"),
+    ]);
+    let r = refusal(c.check(&signed_for("cloudformation"), &bad_name));
+    assert_eq!(r.code, "ValidationError");
+    assert!(
+        r.message.starts_with("2 validation errors detected: "),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.message
+            .contains("Value '1-starts-with-a-digit' at 'changeSetName'"),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.message
+            .contains("Value '[CAPABILITY_EVERYTHING]' at 'capabilities'"),
+        "{}",
+        r.message
+    );
+    let response = r.into_response();
+    assert_eq!(response.headers()["content-type"], "text/xml");
+
+    let bad_value = form(&[
+        ("Action", "CreateChangeSet"),
+        ("Version", "2010-05-15"),
+        ("StackName", "trainq-test"),
+        ("ChangeSetName", "cs-1"),
+        ("TemplateBody", template),
+        ("Parameters.member.1.ParameterKey", "Timeout"),
+        ("Parameters.member.1.ParameterValue", "45"),
+    ]);
+    let r = refusal(c.check(&signed_for("cloudformation"), &bad_value));
+    assert_eq!(
+        r.message,
+        "Parameter 'Timeout' failed to satisfy constraint: must be 30 or 60"
+    );
+}
+
+#[test]
+fn rest_calls_are_forwarded_and_counted_as_unchecked() {
+    let c = contract();
+    assert!(matches!(
+        c.check(&signed_for("s3"), b""),
+        Verdict::Unchecked
+    ));
+    assert_eq!(c.stats().unchecked["s3 (rest-xml)"], 1);
 }
