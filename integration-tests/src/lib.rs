@@ -20,4 +20,5 @@ pub mod models;
 pub mod moto;
 pub mod poll;
 pub mod resources;
+pub mod stacks;
 pub mod world;

@@ -10,65 +10,9 @@ use trainq_common::config::Env;
 use trainq_dispatcher::DispatcherConfig;
 use trainq_infra::dynamo::index;
 use trainq_integration_tests::local_stack::workspace;
+use trainq_integration_tests::stacks::{aws_parameters, deploy_for_aws, template};
 use trainq_integration_tests::world::World;
 use trainq_watcher::WatcherConfig;
-
-/// The registry parameters of an AWS deployment (as in infra/deploy/parameters.example).
-fn aws_parameters(prefix: &str, artifacts: &str) -> BTreeMap<String, String> {
-    let images = r#"{"defect-classifier": ["validation:accuracy", "train:loss"]}"#;
-    [
-        ("Target", "aws"),
-        ("StackPrefix", prefix),
-        ("ArtifactBucket", artifacts),
-        (
-            "ProductionEcrRegistry",
-            "111111111111.dkr.ecr.eu-west-1.amazonaws.com",
-        ),
-        ("ProductionImages", images),
-        ("ProductionDataBuckets", "acme-prod-data,acme-prod-data-2"),
-        ("ProductionModelBucket", "acme-prod-models"),
-        (
-            "ResearchEcrRegistry",
-            "222222222222.dkr.ecr.eu-west-1.amazonaws.com",
-        ),
-        ("ResearchImages", images),
-        ("ResearchDataBuckets", "acme-research-data"),
-        ("ResearchModelBucket", "acme-research-models"),
-        ("DispatcherTimeout", "30"),
-        ("AlertEmail", "oncall@example.com"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-fn template() -> String {
-    std::fs::read_to_string(workspace().join("infra/cloudformation/template.yaml")).unwrap()
-}
-
-/// Uploads placeholder function zips (moto does not run them) and deploys the AWS template.
-async fn deploy_for_aws(w: &World, prefix: &str) -> BTreeMap<String, String> {
-    let artifacts = format!("{prefix}-artifacts");
-    w.ensure_bucket(&artifacts).await;
-    for key in ["trainq/trainq-dispatcher.zip", "trainq/trainq-watcher.zip"] {
-        w.s3()
-            .put_object()
-            .bucket(&artifacts)
-            .key(key)
-            .body(b"PK\x05\x06".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    }
-    trainq_devstack::stack::deploy(
-        &w.sdk,
-        prefix,
-        &template(),
-        &aws_parameters(prefix, &artifacts),
-    )
-    .await
-    .expect("the AWS template deploys into moto")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_template_gives_the_functions_what_their_code_expects() {

@@ -12,8 +12,13 @@
 //! EventBridge, Service Quotas, and any other) and of a query-protocol service
 //! (CloudFormation — with the stack's parameters checked against its template —, IAM, STS).
 //! REST requests (S3, Lambda) are forwarded and counted as unchecked, by service.
+//!
+//! A call signed with an access key bound to an identity ([`Contract::set_identity`]: the
+//! function roles of the template) is also authorized against that identity's policies
+//! ([`iam`]), with what the call implies (`iam:PassRole`, `sagemaker:AddTags`).
 
 pub mod cloudformation;
+pub mod iam;
 pub mod limits;
 pub mod models;
 pub mod pattern;
@@ -64,6 +69,8 @@ pub struct ContractStats {
     pub unapplied_patterns: BTreeMap<String, u64>,
     /// The latest refusals (`service:Operation: message`), newest last.
     pub recent: VecDeque<String>,
+    /// Calls authorized against an identity's policies (signed with a key bound to one).
+    pub authorized: u64,
 }
 
 /// The answer AWS gives to a request that breaks its contract.
@@ -139,6 +146,7 @@ pub enum Verdict {
 pub struct Contract {
     models: Arc<Models>,
     stats: Mutex<ContractStats>,
+    identities: iam::Identities,
 }
 
 impl Contract {
@@ -147,7 +155,14 @@ impl Contract {
         Self {
             models,
             stats: Mutex::new(ContractStats::default()),
+            identities: iam::Identities::default(),
         }
+    }
+
+    /// Calls signed with `access_key` are made as `identity` and authorized against its
+    /// policies from now on.
+    pub fn set_identity(&self, access_key: &str, identity: iam::Identity) {
+        self.identities.set(access_key, identity);
     }
 
     /// The counters so far.
@@ -157,9 +172,12 @@ impl Contract {
 
     /// Checks one HTTP request (its headers and body) against AWS's contract.
     pub fn check(&self, headers: &HeaderMap, body: &[u8]) -> Verdict {
+        let caller = Caller::of(headers, &self.identities);
         match self.route(headers) {
-            Route::Json { prefix, operation } => self.check_json(&prefix, &operation, body),
-            Route::Query { model } => self.check_query(&model, body),
+            Route::Json { prefix, operation } => {
+                self.check_json(&prefix, &operation, body, &caller)
+            }
+            Route::Query { model } => self.check_query(&model, body, &caller),
             Route::Other { service } => {
                 self.count_unchecked(&service);
                 Verdict::Unchecked
@@ -193,7 +211,7 @@ impl Contract {
         }
     }
 
-    fn check_json(&self, prefix: &str, operation: &str, body: &[u8]) -> Verdict {
+    fn check_json(&self, prefix: &str, operation: &str, body: &[u8], caller: &Caller) -> Verdict {
         let model = match self.models.by_target_prefix(prefix) {
             Ok(Some(model)) => model,
             Ok(None) => {
@@ -253,10 +271,10 @@ impl Contract {
                 }
             }
         };
-        self.check_input(&model, operation, &input)
+        self.check_input(&model, operation, &input, caller)
     }
 
-    fn check_query(&self, model: &ServiceModel, body: &[u8]) -> Verdict {
+    fn check_query(&self, model: &ServiceModel, body: &[u8], caller: &Caller) -> Verdict {
         let Some(request) = query::QueryRequest::parse(body) else {
             self.count_unchecked(&format!("{} (query without an Action)", model.name));
             return Verdict::Unchecked;
@@ -284,11 +302,18 @@ impl Contract {
             return Verdict::Unchecked;
         }
         let input = request.input(model);
-        self.check_input(model, &request.action, &input)
+        self.check_input(model, &request.action, &input, caller)
     }
 
-    /// The model's rules, then AWS's documented ones, for a decoded input.
-    fn check_input(&self, model: &ServiceModel, operation: &str, input: &Value) -> Verdict {
+    /// The model's rules, then AWS's documented ones, then the caller's permissions, for a
+    /// decoded input.
+    fn check_input(
+        &self,
+        model: &ServiceModel,
+        operation: &str,
+        input: &Value,
+        caller: &Caller,
+    ) -> Verdict {
         let service = model.name.as_str();
         let findings = shapes::check_input(model, operation, input);
         {
@@ -312,6 +337,17 @@ impl Contract {
                     .map(|b| json_refusal(Some(model), StatusCode::BAD_REQUEST, b.code, b.message))
             })
         };
+        let refusal = refusal.or_else(|| {
+            let identity = caller.identity.as_ref()?;
+            let scope = iam::Scope {
+                region: &caller.region,
+                account: ACCOUNT_ID,
+            };
+            let needed = iam::actions::required(service, operation, input, &scope);
+            self.stats.lock().unwrap().authorized += 1;
+            let message = iam::denial(identity, &needed)?;
+            Some(access_denied(model, message))
+        });
         match refusal {
             Some(refusal) => self.refuse(service, operation, refusal),
             None => Verdict::Passed,
@@ -341,6 +377,31 @@ impl Contract {
             .unchecked
             .entry(service.to_owned())
             .or_default() += 1;
+    }
+}
+
+/// The account the local stack's resources live in (moto's default).
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// Who signed a request, and where.
+struct Caller {
+    identity: Option<iam::Identity>,
+    region: String,
+}
+
+impl Caller {
+    /// The SigV4 credential scope: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+    fn of(headers: &HeaderMap, identities: &iam::Identities) -> Self {
+        let scope: Vec<&str> = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|auth| auth.split("Credential=").nth(1))
+            .map(|cred| cred.split(['/', ',']).collect())
+            .unwrap_or_default();
+        Self {
+            identity: scope.first().and_then(|key| identities.get(key)),
+            region: scope.get(2).copied().unwrap_or("us-east-1").to_owned(),
+        }
     }
 }
 
@@ -383,6 +444,27 @@ fn violations_message(violations: &[shapes::Violation]) -> Option<(bool, String)
         messages.join("; ")
     );
     Some((false, message))
+}
+
+/// AWS's answer to a call its caller's policies do not allow.
+fn access_denied(model: &ServiceModel, message: String) -> Refusal {
+    if model.protocol == "query" {
+        let mut r = xml_refusal(model, "AccessDenied", message);
+        r.status = StatusCode::FORBIDDEN;
+        return r;
+    }
+    // SQS's JSON protocol keeps its query-protocol code.
+    let code = if model.query_compatible {
+        "AccessDenied"
+    } else {
+        "AccessDeniedException"
+    };
+    let status = if model.query_compatible {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    json_refusal(Some(model), status, code, message)
 }
 
 /// The query protocol's answer (CloudFormation, IAM, STS).

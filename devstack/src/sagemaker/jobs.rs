@@ -14,7 +14,7 @@ use super::runner::Control;
 use super::validate;
 
 /// The account id the endpoint reports (moto's default).
-pub(super) const ACCOUNT_ID: &str = "123456789012";
+pub(super) use crate::contract::ACCOUNT_ID;
 
 /// All jobs of one endpoint, by name.
 #[derive(Default)]

@@ -128,6 +128,11 @@ impl LocalSageMaker {
         })
     }
 
+    /// Calls signed with `access_key` are made as `identity` (its policies authorize each).
+    pub fn set_identity(&self, access_key: &str, identity: crate::contract::iam::Identity) {
+        self.state.contract.set_identity(access_key, identity);
+    }
+
     /// The contract check's counters so far.
     pub fn contract_stats(&self) -> crate::contract::ContractStats {
         self.state.contract.stats()
