@@ -111,14 +111,32 @@ async fn foreign_and_unreadable_events_are_ignored_not_retried() {
     let outcome = w.watcher().handle_event(&foreign).await;
     assert_eq!(outcome, WatchOutcome::NotOurs("someone-elses-job".into()));
     let mut broken = event("Completed", "Completed", 30);
-    broken["detail"]["LastModifiedTime"] = json!("soon");
+    broken["detail"]["TrainingJobStatus"] = json!(7);
     let outcome = w.watcher().handle_event(&broken).await;
     let WatchOutcome::Unreadable(reason) = &outcome else {
         panic!("{outcome:?}")
     };
-    assert!(reason.contains("detail.LastModifiedTime"), "{reason}");
+    assert!(reason.contains("detail.TrainingJobStatus"), "{reason}");
     assert!(!outcome.redeliver());
     assert_eq!(w.record().version, 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_optional_field_is_left_out_not_a_reason_to_drop_the_event() {
+    let w = World::with_record(JobState::Launching);
+    let mut odd = event("InProgress", "Training", 30);
+    odd["detail"]["LastModifiedTime"] = json!("soon");
+    odd["detail"]["BillableTimeInSeconds"] = json!({"unexpected": true});
+    let outcome = w.watcher().handle_event(&odd).await;
+    assert!(
+        !matches!(outcome, WatchOutcome::Unreadable(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        w.record().state,
+        JobState::InProgress,
+        "the event still moved the record"
+    );
 }
 
 #[tokio::test]
