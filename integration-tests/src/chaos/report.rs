@@ -104,10 +104,18 @@ impl fmt::Display for Figures {
         writeln!(f, "  model packages             {}", self.packages)?;
         writeln!(f, "  dead-lettered              {}", self.dead_lettered)?;
         writeln!(f, "  final states               {:?}", self.states)?;
+        let contract = &self.endpoint["contract"];
+        let count = |k: &str| contract[k].as_u64().unwrap_or_default();
+        writeln!(
+            f,
+            "  AWS contract               {} calls checked, {} refused",
+            count("checked"),
+            count("refused")
+        )?;
         if self.violations.is_empty() {
             writeln!(
                 f,
-                "  promise                    held: 0 lost, 0 doubled, records = SageMaker, 1 package per registered request"
+                "  promise                    held: 0 lost, 0 doubled, records = SageMaker, 1 package per registered request, 0 calls AWS would refuse"
             )
         } else {
             writeln!(f, "  VIOLATIONS ({}):", self.violations.len())?;

@@ -84,6 +84,16 @@ pub(super) async fn promise(w: &World, ids: &BTreeSet<Uuid>, figures: &mut Figur
     let dead = dead_letters(w).await;
     let v = &mut figures.violations;
 
+    // Every call was one AWS accepts.
+    let contract = w.endpoint.contract_stats();
+    if contract.refused > 0 {
+        v.push(format!(
+            "{} calls AWS would refuse: {:?}",
+            contract.refused,
+            contract.recent.back()
+        ));
+    }
+
     // Nothing lost: every request ended, or waits in the DLQ with its record saying why.
     for id in ids {
         match records.get(id) {
