@@ -17,6 +17,7 @@
 //! function roles of the template) is also authorized against that identity's policies
 //! ([`iam`]), with what the call implies (`iam:PassRole`, `sagemaker:AddTags`).
 
+mod answer;
 pub mod cloudformation;
 pub mod iam;
 pub mod limits;
@@ -29,11 +30,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use answer::Refusal;
+use answer::{access_denied, json_refusal, violations_message, violations_refusal, xml_refusal};
 pub use models::{ModelError, Models, ServiceModel};
 
 /// How many refusals [`ContractStats::recent`] keeps.
@@ -71,64 +73,6 @@ pub struct ContractStats {
     pub recent: VecDeque<String>,
     /// Calls authorized against an identity's policies (signed with a key bound to one).
     pub authorized: u64,
-}
-
-/// The answer AWS gives to a request that breaks its contract.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refusal {
-    /// HTTP status (400).
-    pub status: StatusCode,
-    /// AWS's error code.
-    pub code: String,
-    /// AWS's message.
-    pub message: String,
-    /// How the protocol writes the answer.
-    format: Format,
-}
-
-/// The shape of an error answer.
-#[derive(Debug, Clone, PartialEq)]
-enum Format {
-    /// JSON protocols: `{"__type": …, "message": …}`.
-    Json {
-        /// `application/x-amz-json-1.0` or `-1.1`.
-        content_type: &'static str,
-        /// SQS answers in the query protocol's error codes too (`x-amzn-query-error`).
-        query_compatible: bool,
-    },
-    /// The query protocol: `<ErrorResponse>` in the service's namespace.
-    Xml {
-        /// The service's XML namespace.
-        namespace: String,
-    },
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut headers = HeaderMap::new();
-        let body = match &self.format {
-            Format::Json {
-                content_type,
-                query_compatible,
-            } => {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-                if let Ok(v) = HeaderValue::from_str(&self.code) {
-                    headers.insert("x-amzn-errortype", v);
-                }
-                if *query_compatible
-                    && let Ok(v) = HeaderValue::from_str(&format!("{};Sender", self.code))
-                {
-                    headers.insert("x-amzn-query-error", v);
-                }
-                json!({"__type": self.code, "message": self.message}).to_string()
-            }
-            Format::Xml { namespace } => {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-                query::error_xml(namespace, &self.code, &self.message)
-            }
-        };
-        (self.status, headers, body).into_response()
-    }
 }
 
 /// What the check decided about one request.
@@ -409,95 +353,6 @@ enum Route {
     Json { prefix: String, operation: String },
     Query { model: Arc<ServiceModel> },
     Other { service: String },
-}
-
-/// AWS's answer to the model's violations: `N validation error(s) detected: …; …`, or a
-/// `SerializationException` for a value of the wrong type.
-fn violations_refusal(model: &ServiceModel, violations: &[shapes::Violation]) -> Option<Refusal> {
-    let (serialization, message) = violations_message(violations)?;
-    let code = if serialization {
-        "SerializationException"
-    } else {
-        "ValidationException"
-    };
-    Some(json_refusal(
-        Some(model),
-        StatusCode::BAD_REQUEST,
-        code,
-        message,
-    ))
-}
-
-/// The message of the violations (and whether it is a type mismatch), if there are any.
-fn violations_message(violations: &[shapes::Violation]) -> Option<(bool, String)> {
-    if let Some(v) = violations.iter().find(|v| v.serialization) {
-        return Some((true, v.constraint.clone()));
-    }
-    if violations.is_empty() {
-        return None;
-    }
-    let n = violations.len();
-    let messages: Vec<String> = violations.iter().map(shapes::Violation::message).collect();
-    let message = format!(
-        "{n} validation error{} detected: {}",
-        if n == 1 { "" } else { "s" },
-        messages.join("; ")
-    );
-    Some((false, message))
-}
-
-/// AWS's answer to a call its caller's policies do not allow.
-fn access_denied(model: &ServiceModel, message: String) -> Refusal {
-    if model.protocol == "query" {
-        let mut r = xml_refusal(model, "AccessDenied", message);
-        r.status = StatusCode::FORBIDDEN;
-        return r;
-    }
-    // SQS's JSON protocol keeps its query-protocol code.
-    let code = if model.query_compatible {
-        "AccessDenied"
-    } else {
-        "AccessDeniedException"
-    };
-    let status = if model.query_compatible {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    json_refusal(Some(model), status, code, message)
-}
-
-/// The query protocol's answer (CloudFormation, IAM, STS).
-fn xml_refusal(model: &ServiceModel, code: impl Into<String>, message: String) -> Refusal {
-    Refusal {
-        status: StatusCode::BAD_REQUEST,
-        code: code.into(),
-        message,
-        format: Format::Xml {
-            namespace: model.xml_namespace.clone().unwrap_or_default(),
-        },
-    }
-}
-
-fn json_refusal(
-    model: Option<&ServiceModel>,
-    status: StatusCode,
-    code: impl Into<String>,
-    message: String,
-) -> Refusal {
-    let content_type = match model.and_then(|m| m.json_version.as_deref()) {
-        Some("1.0") => "application/x-amz-json-1.0",
-        _ => "application/x-amz-json-1.1",
-    };
-    Refusal {
-        status,
-        code: code.into(),
-        message,
-        format: Format::Json {
-            content_type,
-            query_compatible: model.is_some_and(|m| m.query_compatible),
-        },
-    }
 }
 
 #[cfg(test)]

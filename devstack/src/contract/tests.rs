@@ -1,4 +1,5 @@
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::*;
