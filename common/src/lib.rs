@@ -25,6 +25,7 @@ pub mod registration;
 pub mod registry;
 pub mod relaunch;
 pub mod request;
+pub mod scheduling;
 pub mod stack;
 pub mod state;
 #[cfg(any(test, feature = "fakes"))]
