@@ -10,9 +10,12 @@ use crate::alert::Alert;
 use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
-use crate::ports::{AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService, Write};
+use crate::ports::{
+    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, Taken, TrainingService, Write,
+};
 use crate::record::JobRecord;
 use crate::registration::{ModelPackageSpec, describes_job};
+use crate::scheduling::Pool;
 use crate::state::JobState;
 
 /// A job store with the same conditional-write semantics as the DynamoDB adapter.
@@ -257,5 +260,51 @@ impl RequestQueue for RecordingQueue {
     async fn send(&self, body: &str) -> Result<(), ServiceError> {
         self.sent.lock().unwrap().push(body.to_owned());
         Ok(())
+    }
+}
+
+/// A capacity ledger with the DynamoDB adapter's semantics: takes within the limit, idempotent
+/// per holder.
+#[derive(Default)]
+pub struct MemoryLedger {
+    pools: Mutex<BTreeMap<Pool, BTreeMap<String, u32>>>,
+}
+
+impl CapacityLedger for MemoryLedger {
+    async fn take(
+        &self,
+        pool: &Pool,
+        holder: &str,
+        count: u32,
+        limit: u32,
+    ) -> Result<Taken, ServiceError> {
+        let mut pools = self.pools.lock().unwrap();
+        let holders = pools.entry(pool.clone()).or_default();
+        if holders.contains_key(holder) {
+            return Ok(Taken::AlreadyHeld);
+        }
+        let used: u32 = holders.values().sum();
+        if count == 0 || used + count > limit {
+            return Ok(Taken::Full { used });
+        }
+        holders.insert(holder.to_owned(), count);
+        Ok(Taken::Taken)
+    }
+
+    async fn release(&self, pool: &Pool, holder: &str) -> Result<(), ServiceError> {
+        if let Some(holders) = self.pools.lock().unwrap().get_mut(pool) {
+            holders.remove(holder);
+        }
+        Ok(())
+    }
+
+    async fn holders(&self, pool: &Pool) -> Result<BTreeMap<String, u32>, ServiceError> {
+        Ok(self
+            .pools
+            .lock()
+            .unwrap()
+            .get(pool)
+            .cloned()
+            .unwrap_or_default())
     }
 }

@@ -1,6 +1,7 @@
 //! The ports: narrow async traits the Lambdas' logic is written against. `trainq-infra`
 //! implements them over the AWS SDK; [`crate::fakes`] implements them in memory for unit tests.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use uuid::Uuid;
@@ -11,6 +12,7 @@ use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::record::JobRecord;
 use crate::registration::ModelPackageSpec;
+use crate::scheduling::Pool;
 use crate::state::JobState;
 
 /// The outcome of a conditional write.
@@ -112,6 +114,46 @@ pub trait RequestQueue: Send + Sync {
     fn send(&self, body: &str) -> impl Future<Output = Result<(), ServiceError>> + Send;
 }
 
+/// What taking instances of a pool came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The holder now holds them.
+    Taken,
+    /// The holder held them already (a retried take changes nothing).
+    AlreadyHeld,
+    /// They would not fit: `used` of the limit are held.
+    Full {
+        /// Instances held now.
+        used: u32,
+    },
+}
+
+/// The capacity ledger: per pool, which holders (training jobs) hold how many instances.
+/// Holders never exceed the limit, under any interleaving of takes and releases.
+pub trait CapacityLedger: Send + Sync {
+    /// `count` instances of `pool` for `holder`, if the pool's holders stay within `limit`.
+    fn take(
+        &self,
+        pool: &Pool,
+        holder: &str,
+        count: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Taken, ServiceError>> + Send;
+
+    /// Gives back what `holder` holds of `pool` (nothing to do if it holds nothing).
+    fn release(
+        &self,
+        pool: &Pool,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// The pool's holders and the instances each holds.
+    fn holders(
+        &self,
+        pool: &Pool,
+    ) -> impl Future<Output = Result<BTreeMap<String, u32>, ServiceError>> + Send;
+}
+
 // The ports are also implemented for references, so a caller can keep the adapter (a test
 // inspecting a fake, a binary sharing one client) while the logic owns a handle to it.
 
@@ -197,5 +239,30 @@ impl<P: RequestQueue + ?Sized> RequestQueue for &P {
     }
     fn send(&self, body: &str) -> impl Future<Output = Result<(), ServiceError>> + Send {
         (**self).send(body)
+    }
+}
+
+impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
+    fn take(
+        &self,
+        pool: &Pool,
+        holder: &str,
+        count: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Taken, ServiceError>> + Send {
+        (**self).take(pool, holder, count, limit)
+    }
+    fn release(
+        &self,
+        pool: &Pool,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).release(pool, holder)
+    }
+    fn holders(
+        &self,
+        pool: &Pool,
+    ) -> impl Future<Output = Result<BTreeMap<String, u32>, ServiceError>> + Send {
+        (**self).holders(pool)
     }
 }

@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod errors;
 pub mod eventbridge;
 pub mod lambda;
+pub mod ledger;
 pub mod model_registry;
 pub mod queries;
 pub mod redact;
@@ -17,6 +18,7 @@ pub mod telemetry;
 
 pub use dynamo::DynamoJobStore;
 pub use eventbridge::EventBridgeAlerts;
+pub use ledger::DynamoCapacityLedger;
 pub use model_registry::SageMakerModelRegistry;
 pub use sagemaker::SageMakerTraining;
 pub use sqs::SqsRequestQueue;
