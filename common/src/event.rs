@@ -70,6 +70,18 @@ fn err(field: &str, rule: impl Into<String>) -> RequestError {
 struct Notes(Vec<RequestError>);
 
 impl Notes {
+    /// The items of the optional list `detail.<key>` (none, and a note, when it is not a list).
+    fn list<'a>(&mut self, detail: &'a Value, key: &str) -> &'a [Value] {
+        match detail.get(key) {
+            None | Some(Value::Null) => &[],
+            Some(Value::Array(list)) => list,
+            Some(_) => {
+                self.0.push(err(&format!("detail.{key}"), "must be a list"));
+                &[]
+            }
+        }
+    }
+
     /// `value`, or `None` with a note naming the field.
     fn keep<T>(&mut self, field: &str, value: Result<Option<T>, String>) -> Option<T> {
         value.unwrap_or_else(|rule| {
@@ -185,16 +197,7 @@ fn tags(detail: &Value, notes: &mut Notes) -> BTreeMap<String, String> {
 }
 
 fn transitions(detail: &Value, notes: &mut Notes) -> Vec<Transition> {
-    let list = match detail.get("SecondaryStatusTransitions") {
-        None | Some(Value::Null) => return Vec::new(),
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            notes
-                .0
-                .push(err("detail.SecondaryStatusTransitions", "must be a list"));
-            return Vec::new();
-        }
-    };
+    let list = notes.list(detail, "SecondaryStatusTransitions");
     let mut out = Vec::new();
     for (i, t) in list.iter().enumerate() {
         let prefix = format!("detail.SecondaryStatusTransitions[{i}].");
@@ -217,16 +220,7 @@ fn transitions(detail: &Value, notes: &mut Notes) -> Vec<Transition> {
 }
 
 fn final_metrics(detail: &Value, notes: &mut Notes) -> Vec<(String, f64)> {
-    let list = match detail.get("FinalMetricDataList") {
-        None | Some(Value::Null) => return Vec::new(),
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            notes
-                .0
-                .push(err("detail.FinalMetricDataList", "must be a list"));
-            return Vec::new();
-        }
-    };
+    let list = notes.list(detail, "FinalMetricDataList");
     let mut out = Vec::new();
     for (i, m) in list.iter().enumerate() {
         let name = m.get("MetricName").and_then(Value::as_str);

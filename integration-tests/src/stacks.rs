@@ -64,15 +64,24 @@ pub async fn deploy_for_aws(w: &World, prefix: &str) -> BTreeMap<String, String>
     .expect("the AWS template deploys into moto")
 }
 
-/// The environment a deployed function runs with (as moto's Lambda keeps it).
-pub async fn function_env(w: &World, function: &str) -> BTreeMap<String, String> {
-    let f = aws_sdk_lambda::Client::new(&w.sdk)
+/// A deployed function's configuration, as moto's Lambda keeps it.
+pub async fn function(
+    w: &World,
+    function: &str,
+) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+    aws_sdk_lambda::Client::new(&w.sdk)
         .get_function_configuration()
         .function_name(function)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("GetFunctionConfiguration {function}: {e:?}"));
-    f.environment()
+        .unwrap_or_else(|e| panic!("GetFunctionConfiguration {function}: {e:?}"))
+}
+
+/// The environment a deployed function runs with.
+pub async fn function_env(w: &World, function: &str) -> BTreeMap<String, String> {
+    self::function(w, function)
+        .await
+        .environment()
         .and_then(|e| e.variables().cloned())
         .unwrap_or_default()
         .into_iter()

@@ -2,15 +2,15 @@
 //! event source mappings, roles, alarms) and as the devstack deploys it (Target=local): the
 //! resources it creates are the ones the code expects.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_sqs::types::QueueAttributeName as Q;
 use serde_json::Value;
 use trainq_common::config::Env;
 use trainq_dispatcher::DispatcherConfig;
 use trainq_infra::dynamo::index;
 use trainq_integration_tests::local_stack::workspace;
-use trainq_integration_tests::stacks::{aws_parameters, deploy_for_aws, template};
+use trainq_integration_tests::stacks::{
+    aws_parameters, deploy_for_aws, function, function_env, template,
+};
 use trainq_integration_tests::world::World;
 use trainq_watcher::WatcherConfig;
 
@@ -21,22 +21,11 @@ async fn the_aws_template_gives_the_functions_what_their_code_expects() {
     let outputs = deploy_for_aws(&w, &prefix).await;
 
     // Both functions exist, and their environment is a valid configuration for their code.
-    let lambda = aws_sdk_lambda::Client::new(&w.sdk);
     for name in ["dispatcher", "watcher"] {
-        let f = lambda
-            .get_function_configuration()
-            .function_name(format!("{prefix}-{name}"))
-            .send()
-            .await
-            .unwrap();
+        let f = function(&w, &format!("{prefix}-{name}")).await;
         assert_eq!(f.runtime().map(|r| r.as_str()), Some("provided.al2023"));
         assert_eq!(f.handler(), Some("bootstrap"));
-        let env: BTreeMap<String, String> = f
-            .environment()
-            .and_then(|e| e.variables().cloned())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let env = function_env(&w, &format!("{prefix}-{name}")).await;
         let vars = Env::from_fn(|k| env.get(k).cloned());
         let registries = match name {
             "dispatcher" => DispatcherConfig::from_env(&vars).map(|c| c.registries),
@@ -67,6 +56,7 @@ async fn the_aws_template_gives_the_functions_what_their_code_expects() {
     }
 
     // The event source mappings: batches of 10 with partial batch responses, on the right queues.
+    let lambda = aws_sdk_lambda::Client::new(&w.sdk);
     let mappings = lambda.list_event_source_mappings().send().await.unwrap();
     let ours: Vec<_> = mappings
         .event_source_mappings()

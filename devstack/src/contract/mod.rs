@@ -137,12 +137,8 @@ impl Contract {
                 operation: operation.to_owned(),
             };
         }
-        let service = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|auth| auth.split("Credential=").nth(1))
-            .and_then(|cred| cred.split('/').nth(3))
-            .unwrap_or("unsigned");
+        let scope = CredentialScope::of(headers);
+        let service = scope.as_ref().map_or("unsigned", |s| s.service.as_str());
         let model = self.models.by_signing_name(service).ok().flatten();
         if let Some(model) = model.as_ref().filter(|m| m.protocol == "query") {
             return Route::Query {
@@ -327,6 +323,40 @@ impl Contract {
 /// The account the local stack's resources live in (moto's default).
 pub const ACCOUNT_ID: &str = "123456789012";
 
+/// A SigV4 signature's credential scope:
+/// `Credential=<access key>/<date>/<region>/<service>/aws4_request`.
+pub(crate) struct CredentialScope {
+    /// The access key id.
+    pub(crate) access_key: String,
+    /// The region signed for.
+    pub(crate) region: String,
+    /// The service's signing name.
+    pub(crate) service: String,
+}
+
+impl CredentialScope {
+    /// The scope of a signed request; `None` when it is not signed.
+    pub(crate) fn of(headers: &HeaderMap) -> Option<Self> {
+        let credential = headers
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .split("Credential=")
+            .nth(1)?;
+        let mut parts = credential.split(['/', ',']);
+        Some(Self {
+            access_key: parts.next()?.to_owned(),
+            region: parts.nth(1)?.to_owned(),
+            service: parts.next()?.to_owned(),
+        })
+    }
+
+    /// The region of a request, `us-east-1` when it is not signed.
+    pub(crate) fn region_of(headers: &HeaderMap) -> String {
+        Self::of(headers).map_or_else(|| "us-east-1".to_owned(), |s| s.region)
+    }
+}
+
 /// Who signed a request, and where.
 struct Caller {
     identity: Option<iam::Identity>,
@@ -334,17 +364,16 @@ struct Caller {
 }
 
 impl Caller {
-    /// The SigV4 credential scope: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
     fn of(headers: &HeaderMap, identities: &iam::Identities) -> Self {
-        let scope: Vec<&str> = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|auth| auth.split("Credential=").nth(1))
-            .map(|cred| cred.split(['/', ',']).collect())
-            .unwrap_or_default();
-        Self {
-            identity: scope.first().and_then(|key| identities.get(key)),
-            region: scope.get(2).copied().unwrap_or("us-east-1").to_owned(),
+        match CredentialScope::of(headers) {
+            Some(scope) => Self {
+                identity: identities.get(&scope.access_key),
+                region: scope.region,
+            },
+            None => Self {
+                identity: None,
+                region: "us-east-1".to_owned(),
+            },
         }
     }
 }

@@ -15,13 +15,7 @@ pub(super) fn operation(headers: &HeaderMap) -> Option<String> {
 
 /// The region of the request's SigV4 credential scope; `us-east-1` if unsigned.
 pub(super) fn region(headers: &HeaderMap) -> String {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|auth| auth.split("Credential=").nth(1))
-        .and_then(|cred| cred.split('/').nth(2))
-        .unwrap_or("us-east-1")
-        .to_owned()
+    crate::contract::CredentialScope::region_of(headers)
 }
 
 /// A successful answer.
