@@ -31,7 +31,7 @@ FUNCTIONS := trainq-dispatcher trainq-watcher
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv tools fuzz-smoke chaos build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench clean
+.PHONY: help venv tools fuzz-smoke chaos build build-debug bins check-template deploy fmt lint test unit-test integration-test devstack devstack-down demo bench burst clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -133,6 +133,19 @@ bench: venv ## trainq vs a Python/boto3 peer: cold start, batch latency, calls, 
 	$(CARGO) build --release -p trainq-dispatcher -p trainq-watcher --bins
 	$(CARGO) bench -p trainq-common --bench domain -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) run --quiet -p trainq-bench
+
+BURST_BASELINE := baac479
+BURST_BASELINE_DIR := target/burst-baseline
+
+burst: venv bins ## trainq's scheduler vs the previous release's under a burst against a small quota → bench/results.md
+	@if [ ! -x $(BURST_BASELINE_DIR)/debug/trainq-dispatcher ]; then \
+	  echo "burst: building the previous release ($(BURST_BASELINE)) for the baseline"; \
+	  rm -rf $(BURST_BASELINE_DIR)/src && mkdir -p $(BURST_BASELINE_DIR)/src && \
+	  git archive $(BURST_BASELINE) | tar -x -C $(BURST_BASELINE_DIR)/src && \
+	  $(CARGO) build --manifest-path $(BURST_BASELINE_DIR)/src/Cargo.toml \
+	    --target-dir $(BURST_BASELINE_DIR) -p trainq-dispatcher -p trainq-watcher --bins; \
+	fi
+	$(CARGO) run --quiet -p trainq-bench -- burst
 
 clean: ## Remove build output, the venvs and the installed tools
 	$(CARGO) clean

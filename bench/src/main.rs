@@ -8,6 +8,7 @@
 //! `TRAINQ_BENCH_DELAY_MS` (added per AWS call, default 25), `TRAINQ_BENCH_OUT` (default
 //! `bench/results.md`).
 
+mod burst;
 mod function;
 mod lambdas;
 mod micro;
@@ -25,6 +26,9 @@ use crate::lambdas::{Side, Wire, function_env};
 use crate::proxy::Proxy;
 use crate::report::Results;
 
+/// The commit of the previous release, the burst's baseline (before the capacity ledger).
+const BURST_BASELINE: &str = "baac479";
+
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -38,7 +42,13 @@ fn path_string(p: &Path) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    match run().await {
+    let result = if std::env::args().nth(1).as_deref() == Some("burst") {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        burst::run(&workspace).await
+    } else {
+        run().await
+    };
+    match result {
         Ok(out) => {
             println!("bench: wrote {}", out.display());
             ExitCode::SUCCESS
@@ -119,7 +129,19 @@ async fn run() -> Result<PathBuf, String> {
         packages: packages(&workspace, &bin_dir, &python),
         micro: micro::estimates(&workspace.join("target/criterion")),
     };
-    std::fs::write(&out, results.markdown()).map_err(|e| format!("{}: {e}", out.display()))?;
+    // The burst's section (`make burst`) is kept: this run does not measure it.
+    let previous = std::fs::read_to_string(&out).unwrap_or_default();
+    let mut text = results.markdown();
+    if let Some(burst) = burst::kept_section(&previous) {
+        text = format!(
+            "{}
+
+{burst}
+",
+            text.trim_end()
+        );
+    }
+    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
 }
 

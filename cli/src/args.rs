@@ -13,6 +13,7 @@ Examples:
       --hp epochs=10 --gate validation:accuracy>=0.95 --dedupe-key 2026-11-20
   trainq sweep submit sweep.json && trainq sweep status lr-sweep-7
   trainq jobs list --state Failed --since 24h
+  trainq queue && trainq status
   trainq jobs show 5b0c0f4e-6a77-4c2a-9d55-0a6f3c1b2e10
   trainq dlq redrive --dry-run
   trainq models list --registry research
@@ -60,6 +61,8 @@ pub enum Command {
     Costs(CostsArgs),
     /// Queue depths, requests in flight, jobs in progress against quotas
     Status,
+    /// The waiting room: requests waiting for capacity, in the order they will be admitted
+    Queue,
 }
 
 /// `trainq submit`.

@@ -7,8 +7,10 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 use trainq_common::Registries;
+use trainq_common::config::Env;
+use trainq_common::scheduling::SchedulerConfig;
 use trainq_common::stack::StackConfig;
-use trainq_infra::DynamoJobStore;
+use trainq_infra::{DynamoCapacityLedger, DynamoJobStore};
 
 use crate::error::{CliError, Status};
 
@@ -94,6 +96,24 @@ impl Context {
     /// The jobs table.
     pub fn store(&self) -> DynamoJobStore {
         DynamoJobStore::new(self.dynamodb(), &self.stack.jobs_table)
+    }
+
+    /// The scheduler's configuration as the functions have it, and its capacity ledger; `None`
+    /// for a stack file written before the ledger existed.
+    pub fn scheduler(&self) -> Result<Option<(SchedulerConfig, DynamoCapacityLedger)>, CliError> {
+        let Some(table) = &self.stack.capacity_table else {
+            return Ok(None);
+        };
+        let mut vars = self.stack.scheduler.clone();
+        vars.insert("TRAINQ_CAPACITY_TABLE".into(), table.clone());
+        let config =
+            SchedulerConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).map_err(|e| {
+                CliError::new(Status::Invalid, format!("the stack file's scheduler: {e}"))
+            })?;
+        Ok(Some((
+            config,
+            DynamoCapacityLedger::new(self.dynamodb(), table),
+        )))
     }
 
     /// The registries, to validate requests as the dispatcher will.

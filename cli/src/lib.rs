@@ -45,5 +45,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Costs(args) => commands::costs::run(&ctx, args.since, &args.by, json).await,
         Command::Status => commands::status::run(&ctx, json).await,
+        Command::Queue => commands::queue::run(&ctx, json).await,
     }
 }

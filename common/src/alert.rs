@@ -25,6 +25,8 @@ pub enum AlertKind {
     ModelHeldByGate,
     /// The registry refused a completed job's model (the record ends `RegistrationRejected`).
     RegistrationFailed,
+    /// A request waited longer than its `max_queue_s` for capacity (the record ends `Expired`).
+    RequestExpired,
 }
 
 impl AlertKind {
@@ -38,6 +40,7 @@ impl AlertKind {
             Self::ModelRegistered => "Model Registered",
             Self::ModelHeldByGate => "Model Held By Gate",
             Self::RegistrationFailed => "Model Registration Failed",
+            Self::RequestExpired => "Training Request Expired",
         }
     }
 }

@@ -58,6 +58,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// An optional variable: `None` when unset or blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
     /// An optional number with a default.
     pub fn number_or(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
         match (self.lookup)(name) {

@@ -15,7 +15,7 @@ use crate::ports::{
 };
 use crate::record::JobRecord;
 use crate::registration::{ModelPackageSpec, describes_job};
-use crate::scheduling::Pool;
+use crate::scheduling::{Holding, LearnedLimit, Place, Pool, PoolBook, Usage};
 use crate::state::JobState;
 
 /// A job store with the same conditional-write semantics as the DynamoDB adapter.
@@ -99,6 +99,39 @@ impl JobStore for MemoryJobStore {
         found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn waiting(
+        &self,
+        ranks: u32,
+        per_customer: usize,
+    ) -> Result<Vec<(Uuid, Place)>, ServiceError> {
+        let mut queued: Vec<(String, String, Uuid, Place)> = self
+            .all()
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r.queue_class.clone()?,
+                    r.queue_order.clone()?,
+                    r.request_id,
+                    r.waiting?,
+                ))
+            })
+            .collect();
+        queued.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+        Ok(queued
+            .into_iter()
+            .filter(|(class, _, _, _)| class.parse::<u32>().is_ok_and(|rank| rank < ranks))
+            .filter(|(class, _, _, place)| {
+                let n = seen
+                    .entry((class.clone(), place.customer.clone()))
+                    .or_default();
+                *n += 1;
+                *n <= per_customer
+            })
+            .map(|(_, _, id, place)| (id, place))
+            .collect())
     }
 }
 
@@ -261,13 +294,19 @@ impl RequestQueue for RecordingQueue {
         self.sent.lock().unwrap().push(body.to_owned());
         Ok(())
     }
+
+    async fn send_delayed(&self, body: &str, _delay_s: u32) -> Result<(), ServiceError> {
+        self.send(body).await
+    }
 }
 
 /// A capacity ledger with the DynamoDB adapter's semantics: takes within the limit, idempotent
-/// per holder.
+/// per holder; learnt limits, pressure episodes, usage and the call rate kept alike.
 #[derive(Default)]
 pub struct MemoryLedger {
-    pools: Mutex<BTreeMap<Pool, BTreeMap<String, u32>>>,
+    books: Mutex<BTreeMap<Pool, PoolBook>>,
+    usage: Mutex<BTreeMap<String, Usage>>,
+    calls: Mutex<(i64, u32)>,
 }
 
 impl CapacityLedger for MemoryLedger {
@@ -275,36 +314,106 @@ impl CapacityLedger for MemoryLedger {
         &self,
         pool: &Pool,
         holder: &str,
+        customer: &str,
         count: u32,
         limit: u32,
     ) -> Result<Taken, ServiceError> {
-        let mut pools = self.pools.lock().unwrap();
-        let holders = pools.entry(pool.clone()).or_default();
-        if holders.contains_key(holder) {
+        let mut books = self.books.lock().unwrap();
+        let book = books.entry(pool.clone()).or_default();
+        if book.holders.contains_key(holder) {
             return Ok(Taken::AlreadyHeld);
         }
-        let used: u32 = holders.values().sum();
-        if count == 0 || used + count > limit {
-            return Ok(Taken::Full { used });
+        if count == 0 || book.used + count > limit {
+            return Ok(Taken::Full { used: book.used });
         }
-        holders.insert(holder.to_owned(), count);
+        book.used += count;
+        book.holders.insert(
+            holder.to_owned(),
+            Holding {
+                count,
+                customer: customer.to_owned(),
+            },
+        );
         Ok(Taken::Taken)
     }
 
     async fn release(&self, pool: &Pool, holder: &str) -> Result<(), ServiceError> {
-        if let Some(holders) = self.pools.lock().unwrap().get_mut(pool) {
-            holders.remove(holder);
+        if let Some(book) = self.books.lock().unwrap().get_mut(pool)
+            && let Some(held) = book.holders.remove(holder)
+        {
+            book.used -= held.count;
         }
         Ok(())
     }
 
-    async fn holders(&self, pool: &Pool) -> Result<BTreeMap<String, u32>, ServiceError> {
-        Ok(self
-            .pools
+    async fn pools(&self, pools: &[Pool]) -> Result<BTreeMap<Pool, PoolBook>, ServiceError> {
+        let books = self.books.lock().unwrap();
+        Ok(pools
+            .iter()
+            .map(|p| (p.clone(), books.get(p).cloned().unwrap_or_default()))
+            .collect())
+    }
+
+    async fn all_pools(&self) -> Result<BTreeMap<Pool, PoolBook>, ServiceError> {
+        Ok(self.books.lock().unwrap().clone())
+    }
+
+    async fn learn_limit(&self, pool: &Pool, learned: LearnedLimit) -> Result<(), ServiceError> {
+        self.books
             .lock()
             .unwrap()
-            .get(pool)
-            .cloned()
-            .unwrap_or_default())
+            .entry(pool.clone())
+            .or_default()
+            .learned = Some(learned);
+        Ok(())
+    }
+
+    async fn begin_pressure(&self, pool: &Pool, now_ms: i64) -> Result<bool, ServiceError> {
+        let mut books = self.books.lock().unwrap();
+        let book = books.entry(pool.clone()).or_default();
+        let first = book.pressure_since_ms.is_none();
+        book.pressure_since_ms.get_or_insert(now_ms);
+        Ok(first)
+    }
+
+    async fn end_pressure(&self, pool: &Pool) -> Result<(), ServiceError> {
+        if let Some(book) = self.books.lock().unwrap().get_mut(pool) {
+            book.pressure_since_ms = None;
+        }
+        Ok(())
+    }
+
+    async fn usage(&self, customers: &[String]) -> Result<BTreeMap<String, Usage>, ServiceError> {
+        let usage = self.usage.lock().unwrap();
+        Ok(customers
+            .iter()
+            .filter_map(|c| Some((c.clone(), *usage.get(c)?)))
+            .collect())
+    }
+
+    async fn charge(
+        &self,
+        customer: &str,
+        instance_seconds: f64,
+        now_ms: i64,
+        half_life_s: f64,
+    ) -> Result<(), ServiceError> {
+        let mut usage = self.usage.lock().unwrap();
+        let entry = usage.entry(customer.to_owned()).or_default();
+        *entry = entry.add(instance_seconds, now_ms, half_life_s);
+        Ok(())
+    }
+
+    async fn call_slot(&self, per_second: u32, now_ms: i64) -> Result<bool, ServiceError> {
+        let mut calls = self.calls.lock().unwrap();
+        let second = now_ms.div_euclid(1000);
+        if calls.0 != second {
+            *calls = (second, 0);
+        }
+        if calls.1 >= per_second {
+            return Ok(false);
+        }
+        calls.1 += 1;
+        Ok(true)
     }
 }

@@ -12,7 +12,7 @@ use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::record::JobRecord;
 use crate::registration::ModelPackageSpec;
-use crate::scheduling::Pool;
+use crate::scheduling::{LearnedLimit, Place, Pool, PoolBook, Usage};
 use crate::state::JobState;
 
 /// The outcome of a conditional write.
@@ -53,6 +53,15 @@ pub trait JobStore: Send + Sync {
         updated_before: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JobRecord>, ServiceError>> + Send;
+
+    /// The head of the waiting room: of every class rank below `ranks` and every customer, the
+    /// `per_customer` oldest `Queued` requests with their places (the waiting-room index; eventually consistent, so
+    /// an admission re-reads the record before it acts).
+    fn waiting(
+        &self,
+        ranks: u32,
+        per_customer: usize,
+    ) -> impl Future<Output = Result<Vec<(Uuid, Place)>, ServiceError>> + Send;
 }
 
 /// SageMaker training jobs.
@@ -112,6 +121,13 @@ pub trait RequestQueue: Send + Sync {
 
     /// Sends a request body (the watcher re-enqueues a request to launch its next attempt).
     fn send(&self, body: &str) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// Sends a body that becomes visible after `delay_s` seconds (at most 900, SQS's limit).
+    fn send_delayed(
+        &self,
+        body: &str,
+        delay_s: u32,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
 }
 
 /// What taking instances of a pool came to.
@@ -128,14 +144,18 @@ pub enum Taken {
     },
 }
 
-/// The capacity ledger: per pool, which holders (training jobs) hold how many instances.
-/// Holders never exceed the limit, under any interleaving of takes and releases.
+/// The capacity ledger: per pool, which holders (training jobs) hold how many instances, and
+/// what the scheduler keeps beside them (learnt limits, pressure episodes, customers' decayed
+/// usage, the CreateTrainingJob call rate). Holders never exceed the limit, under any
+/// interleaving of takes and releases.
 pub trait CapacityLedger: Send + Sync {
-    /// `count` instances of `pool` for `holder`, if the pool's holders stay within `limit`.
+    /// `count` instances of `pool` for `holder` (running for `customer`), if the pool's
+    /// holders stay within `limit`.
     fn take(
         &self,
         pool: &Pool,
         holder: &str,
+        customer: &str,
         count: u32,
         limit: u32,
     ) -> impl Future<Output = Result<Taken, ServiceError>> + Send;
@@ -147,11 +167,57 @@ pub trait CapacityLedger: Send + Sync {
         holder: &str,
     ) -> impl Future<Output = Result<(), ServiceError>> + Send;
 
-    /// The pool's holders and the instances each holds.
-    fn holders(
+    /// The entries of `pools` (an empty entry for a pool never used).
+    fn pools(
+        &self,
+        pools: &[Pool],
+    ) -> impl Future<Output = Result<BTreeMap<Pool, PoolBook>, ServiceError>> + Send;
+
+    /// Every pool that has an entry, with it (the reconcile's view).
+    fn all_pools(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<Pool, PoolBook>, ServiceError>> + Send;
+
+    /// Records a limit learnt from a quota refusal.
+    fn learn_limit(
         &self,
         pool: &Pool,
-    ) -> impl Future<Output = Result<BTreeMap<String, u32>, ServiceError>> + Send;
+        learned: LearnedLimit,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// Marks `pool` under pressure since `now_ms`; `true` only for the caller that began the
+    /// episode (it sends the one alert).
+    fn begin_pressure(
+        &self,
+        pool: &Pool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
+
+    /// Ends `pool`'s pressure episode.
+    fn end_pressure(&self, pool: &Pool) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// The decayed usage of `customers` (absent: none yet).
+    fn usage(
+        &self,
+        customers: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, Usage>, ServiceError>> + Send;
+
+    /// Adds `instance_seconds` to `customer`'s usage at `now_ms`, decayed with `half_life_s`.
+    fn charge(
+        &self,
+        customer: &str,
+        instance_seconds: f64,
+        now_ms: i64,
+        half_life_s: f64,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// One CreateTrainingJob call within `per_second` across every caller: `true` if the call
+    /// may go now, `false` if this second's calls are spent.
+    fn call_slot(
+        &self,
+        per_second: u32,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
 }
 
 // The ports are also implemented for references, so a caller can keep the adapter (a test
@@ -184,6 +250,13 @@ impl<P: JobStore + ?Sized> JobStore for &P {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JobRecord>, ServiceError>> + Send {
         (**self).list_stale(state, updated_before, limit)
+    }
+    fn waiting(
+        &self,
+        ranks: u32,
+        per_customer: usize,
+    ) -> impl Future<Output = Result<Vec<(Uuid, Place)>, ServiceError>> + Send {
+        (**self).waiting(ranks, per_customer)
     }
 }
 
@@ -240,6 +313,13 @@ impl<P: RequestQueue + ?Sized> RequestQueue for &P {
     fn send(&self, body: &str) -> impl Future<Output = Result<(), ServiceError>> + Send {
         (**self).send(body)
     }
+    fn send_delayed(
+        &self,
+        body: &str,
+        delay_s: u32,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).send_delayed(body, delay_s)
+    }
 }
 
 impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
@@ -247,10 +327,11 @@ impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
         &self,
         pool: &Pool,
         holder: &str,
+        customer: &str,
         count: u32,
         limit: u32,
     ) -> impl Future<Output = Result<Taken, ServiceError>> + Send {
-        (**self).take(pool, holder, count, limit)
+        (**self).take(pool, holder, customer, count, limit)
     }
     fn release(
         &self,
@@ -259,10 +340,54 @@ impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
     ) -> impl Future<Output = Result<(), ServiceError>> + Send {
         (**self).release(pool, holder)
     }
-    fn holders(
+    fn pools(
+        &self,
+        pools: &[Pool],
+    ) -> impl Future<Output = Result<BTreeMap<Pool, PoolBook>, ServiceError>> + Send {
+        (**self).pools(pools)
+    }
+    fn all_pools(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<Pool, PoolBook>, ServiceError>> + Send {
+        (**self).all_pools()
+    }
+    fn learn_limit(
         &self,
         pool: &Pool,
-    ) -> impl Future<Output = Result<BTreeMap<String, u32>, ServiceError>> + Send {
-        (**self).holders(pool)
+        learned: LearnedLimit,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).learn_limit(pool, learned)
+    }
+    fn begin_pressure(
+        &self,
+        pool: &Pool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send {
+        (**self).begin_pressure(pool, now_ms)
+    }
+    fn end_pressure(&self, pool: &Pool) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).end_pressure(pool)
+    }
+    fn usage(
+        &self,
+        customers: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, Usage>, ServiceError>> + Send {
+        (**self).usage(customers)
+    }
+    fn charge(
+        &self,
+        customer: &str,
+        instance_seconds: f64,
+        now_ms: i64,
+        half_life_s: f64,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).charge(customer, instance_seconds, now_ms, half_life_s)
+    }
+    fn call_slot(
+        &self,
+        per_second: u32,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send {
+        (**self).call_slot(per_second, now_ms)
     }
 }

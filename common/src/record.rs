@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::registry::RegistryKind;
 use crate::request::TrainingRequest;
+use crate::scheduling::Place;
 use crate::state::{self, ForbiddenTransition, JobState};
 use crate::time_util::now_rfc3339;
 
@@ -64,6 +65,15 @@ pub struct JobRecord {
     /// How often the request was deferred by throttling or quota.
     #[serde(default)]
     pub defer_count: u32,
+    /// While `Queued`: its place in the waiting room (what admission reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Place>,
+    /// While `Queued`: the waiting-room index's partition key (the class rank).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_class: Option<String>,
+    /// While `Queued`: the waiting-room index's sort key (customer, age, id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_order: Option<String>,
     /// The registered model package.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_package_arn: Option<String>,
@@ -197,6 +207,9 @@ impl JobRecord {
             attempts: Vec::new(),
             lease_until: None,
             defer_count: 0,
+            waiting: None,
+            queue_class: None,
+            queue_order: None,
             model_package_arn: None,
             model_group: None,
             model_approval: None,
@@ -231,8 +244,23 @@ impl JobRecord {
     /// writes the record conditionally on [`Self::version`] − 1 (see [`Self::next_version`]).
     pub fn transition(&mut self, to: JobState) -> Result<(), ForbiddenTransition> {
         state::check(self.state, to)?;
+        if self.state == JobState::Queued {
+            // Out of the waiting room: out of its index too.
+            self.waiting = None;
+            self.queue_class = None;
+            self.queue_order = None;
+        }
         self.state = to;
         self.touch();
+        Ok(())
+    }
+
+    /// Moves to `Queued` at `place`: the record enters the waiting-room index.
+    pub fn enqueue(&mut self, place: Place) -> Result<(), ForbiddenTransition> {
+        self.transition(JobState::Queued)?;
+        self.queue_class = Some(place.queue_class());
+        self.queue_order = Some(place.queue_order(self.request_id));
+        self.waiting = Some(place);
         Ok(())
     }
 

@@ -5,6 +5,17 @@
 use crate::record::{Attempt, JobRecord};
 use crate::state::JobState;
 
+/// The body of a wake-up: a message that asks the dispatcher for a round of admission from
+/// the waiting room (sent when a slot frees, by the reconcile, and by a round cut short). It
+/// carries nothing and changes nothing by itself: a round admits only what fits, in order,
+/// so a duplicated or forged wake-up costs one look at the waiting room.
+pub const WAKE_BODY: &str = r#"{"trainq":"admit"}"#;
+
+/// Whether a message body is a wake-up.
+pub fn is_wake(body: &str) -> bool {
+    body.trim() == WAKE_BODY
+}
+
 /// The message that asks the dispatcher to launch the record's planned attempt: the request as
 /// kept, with its request id made explicit. `None` when the record keeps no request.
 pub fn launch_message(record: &JobRecord) -> Option<String> {
@@ -13,7 +24,7 @@ pub fn launch_message(record: &JobRecord) -> Option<String> {
     serde_json::to_string(&request).ok()
 }
 
-/// An operator's retry of a `Failed` or `Stopped` request, in place: the record becomes
+/// An operator's retry of a `Failed`, `Stopped` or `Expired` request, in place: the record becomes
 /// `Retrying` with the next attempt on the request's first rung (a person decided, so the
 /// ladder and the automatic budget start over). Returns the new attempt's number.
 pub fn plan_operator_retry(record: &mut JobRecord, who: &str) -> Result<u32, String> {
@@ -21,9 +32,12 @@ pub fn plan_operator_retry(record: &mut JobRecord, who: &str) -> Result<u32, Str
         .request
         .clone()
         .ok_or("the record keeps no request to retry (a rejected request cannot be retried; fix and resend it)")?;
-    if !matches!(record.state, JobState::Failed | JobState::Stopped) {
+    if !matches!(
+        record.state,
+        JobState::Failed | JobState::Stopped | JobState::Expired
+    ) {
         return Err(format!(
-            "only Failed or Stopped requests can be retried; this one is {}",
+            "only Failed, Stopped or Expired requests can be retried; this one is {}",
             record.state
         ));
     }

@@ -20,6 +20,9 @@ pub struct StackConfig {
     pub job_events_queue_url: String,
     /// The jobs table.
     pub jobs_table: String,
+    /// The capacity ledger's table (absent in stack files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_table: Option<String>,
     /// The alerts bus.
     pub alerts_bus: String,
     /// The queue every alert is copied to.
@@ -28,6 +31,11 @@ pub struct StackConfig {
     /// `TRAINQ_RESEARCH_*`): `trainq submit` validates requests with it before sending.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub registries: BTreeMap<String, String>,
+    /// The scheduler's configuration, as the functions get it (`TRAINQ_POOL_LIMITS`,
+    /// `TRAINQ_PRIORITY_CLASSES`, `TRAINQ_CUSTOMER_WEIGHTS`): `trainq status` and `trainq queue`
+    /// show pools against their limits and waiting requests in their classes with it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scheduler: BTreeMap<String, String>,
     /// Account quotas of training instances by instance type, for `trainq status`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quotas: BTreeMap<String, u32>,
@@ -50,6 +58,13 @@ pub struct DevstackInfo {
     /// The supervising process.
     pub pid: u32,
 }
+
+/// The variables of the scheduler's configuration a stack file keeps.
+pub const SCHEDULER_VARIABLES: [&str; 3] = [
+    "TRAINQ_POOL_LIMITS",
+    "TRAINQ_PRIORITY_CLASSES",
+    "TRAINQ_CUSTOMER_WEIGHTS",
+];
 
 impl StackConfig {
     /// Both registries, from [`Self::registries`]; the error names the variable.

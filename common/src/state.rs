@@ -11,9 +11,14 @@ use serde::{Deserialize, Serialize};
 pub enum JobState {
     /// Accepted from the queue, not yet claimed for launch.
     Received,
+    /// In the waiting room: no acceptable pool has room; admitted when one frees, in order of
+    /// priority class, fair share and age. Its message is acknowledged: waiting lives in the
+    /// jobs table, not in the queue.
+    Queued,
     /// A dispatcher holds the launch lease and is creating the training job.
     Launching,
-    /// Pushed back by throttling or a quota; the message will be delivered again.
+    /// Pushed back by throttling or a transient fault; the message will be delivered again.
+    /// (Records of earlier versions were also deferred by quota; they go on to `Queued`.)
     Deferred,
     /// The training job exists and runs (SageMaker `InProgress`).
     InProgress,
@@ -33,6 +38,8 @@ pub enum JobState {
     Stopped,
     /// An operator cancelled the request.
     Cancelled,
+    /// The request waited longer than its `max_queue_s` for capacity.
+    Expired,
     /// The request was malformed or not allowed; kept with its reason and raw body.
     Rejected,
 }
@@ -41,14 +48,23 @@ use JobState::*;
 
 /// Every allowed `(from, to)` edge. Anything else is refused.
 pub const TRANSITIONS: &[(JobState, JobState)] = &[
+    (Received, Queued),
     (Received, Launching),
     (Received, Deferred),
     (Received, Rejected),
+    // A request that can never run: it needs more instances than any pool it may use allows.
+    (Received, Failed),
     (Received, Cancelled),
+    (Queued, Launching),
+    (Queued, Expired),
+    (Queued, Cancelled),
     (Launching, InProgress),
+    // CreateTrainingJob refused for quota or throttling: back to its place in the waiting room.
+    (Launching, Queued),
     (Launching, Deferred),
     (Launching, Failed),
     (Launching, Cancelled),
+    (Deferred, Queued),
     (Deferred, Launching),
     (Deferred, Cancelled),
     (InProgress, Interrupted),
@@ -59,21 +75,25 @@ pub const TRANSITIONS: &[(JobState, JobState)] = &[
     (Interrupted, Retrying),
     (Interrupted, Failed),
     (Interrupted, Cancelled),
+    (Retrying, Queued),
     (Retrying, Launching),
     (Retrying, Deferred),
     (Retrying, Failed),
     (Retrying, Cancelled),
     (Completed, Registered),
     (Completed, RegistrationRejected),
-    // An operator's `trainq jobs retry` starts a new attempt for a failed or stopped request.
+    // An operator's `trainq jobs retry` starts a new attempt for a failed, stopped or expired
+    // request.
     (Failed, Retrying),
     (Stopped, Retrying),
+    (Expired, Retrying),
 ];
 
 impl JobState {
     /// Every state, in lifecycle order.
-    pub const ALL: [JobState; 13] = [
+    pub const ALL: [JobState; 15] = [
         Received,
+        Queued,
         Launching,
         Deferred,
         InProgress,
@@ -85,6 +105,7 @@ impl JobState {
         Failed,
         Stopped,
         Cancelled,
+        Expired,
         Rejected,
     ];
 
@@ -93,11 +114,12 @@ impl JobState {
         TRANSITIONS.contains(&(self, to))
     }
 
-    /// No automatic transition leaves this state (operators may still retry `Failed` and `Stopped`).
+    /// No automatic transition leaves this state (operators may still retry `Failed`,
+    /// `Stopped` and `Expired`).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Registered | RegistrationRejected | Failed | Stopped | Cancelled | Rejected
+            Registered | RegistrationRejected | Failed | Stopped | Cancelled | Expired | Rejected
         )
     }
 
@@ -105,6 +127,7 @@ impl JobState {
     pub fn as_str(self) -> &'static str {
         match self {
             Received => "Received",
+            Queued => "Queued",
             Launching => "Launching",
             Deferred => "Deferred",
             InProgress => "InProgress",
@@ -116,6 +139,7 @@ impl JobState {
             Failed => "Failed",
             Stopped => "Stopped",
             Cancelled => "Cancelled",
+            Expired => "Expired",
             Rejected => "Rejected",
         }
     }
@@ -153,21 +177,29 @@ mod tests {
     /// The table written out once more, as the design states it, so a change to either is a
     /// deliberate change to both.
     const EXPECTED: &[(JobState, &[JobState])] = &[
-        (Received, &[Launching, Deferred, Rejected, Cancelled]),
-        (Launching, &[InProgress, Deferred, Failed, Cancelled]),
-        (Deferred, &[Launching, Cancelled]),
+        (
+            Received,
+            &[Queued, Launching, Deferred, Rejected, Failed, Cancelled],
+        ),
+        (Queued, &[Launching, Expired, Cancelled]),
+        (
+            Launching,
+            &[InProgress, Queued, Deferred, Failed, Cancelled],
+        ),
+        (Deferred, &[Queued, Launching, Cancelled]),
         (
             InProgress,
             &[Interrupted, Completed, Failed, Stopped, Cancelled],
         ),
         (Interrupted, &[Retrying, Failed, Cancelled]),
-        (Retrying, &[Launching, Deferred, Failed, Cancelled]),
+        (Retrying, &[Queued, Launching, Deferred, Failed, Cancelled]),
         (Completed, &[Registered, RegistrationRejected]),
         (Registered, &[]),
         (RegistrationRejected, &[]),
         (Failed, &[Retrying]),
         (Stopped, &[Retrying]),
         (Cancelled, &[]),
+        (Expired, &[Retrying]),
         (Rejected, &[]),
     ];
 
@@ -182,7 +214,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 13 * 13, "all pairs of states checked");
+        assert_eq!(checked, 15 * 15, "all pairs of states checked");
         assert_eq!(EXPECTED.len(), JobState::ALL.len());
     }
 

@@ -28,6 +28,12 @@ pub fn epoch_ms_to_rfc3339(ms: i64) -> Option<String> {
         .map(to_rfc3339)
 }
 
+/// Epoch milliseconds of an RFC 3339 time; `None` if it does not parse.
+pub fn rfc3339_to_epoch_ms(text: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now_epoch_s() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()

@@ -95,6 +95,7 @@ impl Devstack {
             requests_dlq_url: output(&outputs, "RequestsDeadLetterQueueUrl")?.to_owned(),
             job_events_queue_url: output(&outputs, "JobEventsQueueUrl")?.to_owned(),
             jobs_table: output(&outputs, "JobsTableName")?.to_owned(),
+            capacity_table: Some(output(&outputs, "CapacityTableName")?.to_owned()),
             alerts_bus: output(&outputs, "AlertsBusName")?.to_owned(),
             alerts_queue_url: output(&outputs, "AlertsQueueUrl")?.to_owned(),
             registries: config
@@ -103,6 +104,12 @@ impl Devstack {
                 .filter(|(k, _)| {
                     k.starts_with("TRAINQ_PRODUCTION_") || k.starts_with("TRAINQ_RESEARCH_")
                 })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            scheduler: config
+                .environment
+                .iter()
+                .filter(|(k, _)| trainq_common::stack::SCHEDULER_VARIABLES.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             quotas: BTreeMap::new(),
@@ -227,6 +234,10 @@ fn function_env(config: &DevstackConfig, stack: &StackConfig) -> BTreeMap<String
     let front_door = stack.endpoints.get("default").cloned().unwrap_or_default();
     for (k, v) in [
         ("TRAINQ_JOBS_TABLE", stack.jobs_table.clone()),
+        (
+            "TRAINQ_CAPACITY_TABLE",
+            stack.capacity_table.clone().unwrap_or_default(),
+        ),
         ("TRAINQ_ALERTS_BUS", stack.alerts_bus.clone()),
         (
             "TRAINQ_REQUESTS_QUEUE_URL",

@@ -2,6 +2,7 @@
 
 use trainq_common::Registries;
 use trainq_common::config::{ConfigError, Env};
+use trainq_common::scheduling::SchedulerConfig;
 
 /// Everything the dispatcher reads from its environment.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct DispatcherConfig {
     /// Longest redelivery delay (`TRAINQ_DEFER_MAX_S`, default 900): at most 43,200, the
     /// longest visibility timeout ChangeMessageVisibility accepts.
     pub defer_max_s: u32,
+    /// The scheduler: pool limits, priority classes, fair share, call rate.
+    pub scheduler: SchedulerConfig,
 }
 
 impl DispatcherConfig {
@@ -35,6 +38,7 @@ impl DispatcherConfig {
             lease_s: env.number_in("TRAINQ_LAUNCH_LEASE_S", 120, 0, 3600)?,
             defer_base_s: env.number_in("TRAINQ_DEFER_BASE_S", 30, 1, 43_200)?,
             defer_max_s: env.number_in("TRAINQ_DEFER_MAX_S", 900, 1, SQS_MAX_VISIBILITY_S)?,
+            scheduler: SchedulerConfig::from_env(env)?,
         };
         if config.defer_base_s > config.defer_max_s {
             return Err(ConfigError::new(
@@ -68,6 +72,7 @@ mod tests {
             ("TRAINQ_JOBS_TABLE", "jobs"),
             ("TRAINQ_ALERTS_BUS", "alerts"),
             ("TRAINQ_REQUESTS_QUEUE_URL", "http://q"),
+            ("TRAINQ_CAPACITY_TABLE", "capacity"),
         ]);
         env.extend(overrides.iter().copied());
         DispatcherConfig::from_env(&Env::from_fn(|k| env.get(k).map(|v| v.to_string())))

@@ -5,7 +5,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use trainq_common::config::Env;
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
 use trainq_infra::{
-    DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue, aws, telemetry,
+    DynamoCapacityLedger, DynamoJobStore, EventBridgeAlerts, SageMakerTraining, SqsRequestQueue,
+    aws, telemetry,
 };
 
 #[tokio::main]
@@ -20,6 +21,10 @@ async fn main() -> Result<(), Error> {
         SageMakerTraining::new(aws_sdk_sagemaker::Client::new(&sdk)),
         EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
         SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
+        DynamoCapacityLedger::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.scheduler.capacity_table,
+        ),
         config,
     );
     let dispatcher = &dispatcher;

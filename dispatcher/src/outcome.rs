@@ -14,13 +14,18 @@ pub enum Outcome {
         /// Whether CreateTrainingJob answered `ResourceInUse` (an earlier delivery created it).
         already_existed: bool,
     },
+    /// The request waits in the waiting room for capacity (its message is done).
+    Queued,
+    /// A wake-up's round launched this many waiting requests.
+    Admitted(usize),
     /// The request was already past launching: nothing to do.
     Duplicate(JobState),
     /// Another delivery holds the launch lease; this one comes back later.
     Busy,
     /// The request was invalid; recorded as `Rejected`.
     Rejected(String),
-    /// Throttling, quota or a transient fault: recorded as `Deferred`, delivered again later.
+    /// The round this message ran met throttling or a transient fault: the request waits
+    /// `Queued`, and the message comes back after a growing delay to run another round.
     Deferred(ServiceError),
     /// SageMaker refused the job for good: recorded as `Failed`.
     Failed(ServiceError),
@@ -41,6 +46,8 @@ impl Outcome {
                 job_name,
                 already_existed,
             } => info!(%job_name, already_existed, "launched"),
+            Self::Queued => info!("queued: waiting for capacity"),
+            Self::Admitted(n) => info!(launched = n, "admission round"),
             Self::Duplicate(state) => {
                 info!(state = %state, "duplicate delivery; request already handled")
             }

@@ -6,7 +6,9 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::Value;
 use tracing::warn;
 use trainq_common::alert::{Alert, AlertKind};
-use trainq_common::ports::{AlertSink, JobStore, RequestQueue, TrainingService, Write};
+use trainq_common::ports::{
+    AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService, Write,
+};
 use trainq_common::request::RequestError;
 use trainq_common::state::JobState;
 use trainq_common::{JobRecord, RegistryKind};
@@ -14,12 +16,13 @@ use uuid::Uuid;
 
 use crate::{Dispatcher, Outcome};
 
-impl<S, T, A, Q> Dispatcher<S, T, A, Q>
+impl<S, T, A, Q, L> Dispatcher<S, T, A, Q, L>
 where
     S: JobStore,
     T: TrainingService,
     A: AlertSink,
     Q: RequestQueue,
+    L: CapacityLedger,
 {
     pub(crate) async fn reject(
         &self,

@@ -9,7 +9,9 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::{Value, json};
 use trainq_common::ServiceError;
 use trainq_common::config::Env;
-use trainq_common::fakes::{FakeTraining, MemoryJobStore, RecordingAlerts, RecordingQueue};
+use trainq_common::fakes::{
+    FakeTraining, MemoryJobStore, MemoryLedger, RecordingAlerts, RecordingQueue,
+};
 use trainq_common::naming;
 use trainq_common::testing::{sample_env, sample_request};
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
@@ -49,21 +51,23 @@ async fn every_log_line_about_a_request_carries_its_id_and_job_name() {
         .with_writer(move || trainq_infra::redact::Redacting(writer.clone()))
         .init();
 
-    let (store, training, alerts, queue) = (
+    let (store, training, alerts, queue, ledger) = (
         MemoryJobStore::default(),
         FakeTraining::default(),
         RecordingAlerts::default(),
         RecordingQueue::default(),
+        MemoryLedger::default(),
     );
     let mut env = sample_env();
     env.extend([
         ("TRAINQ_JOBS_TABLE", "jobs"),
         ("TRAINQ_ALERTS_BUS", "trainq-alerts"),
         ("TRAINQ_REQUESTS_QUEUE_URL", "http://queue"),
+        ("TRAINQ_CAPACITY_TABLE", "capacity"),
     ]);
     let config =
         DispatcherConfig::from_env(&Env::from_fn(|k| env.get(k).map(|v| v.to_string()))).unwrap();
-    let d = Dispatcher::new(&store, &training, &alerts, &queue, config);
+    let d = Dispatcher::new(&store, &training, &alerts, &queue, &ledger, config);
     training
         .faults
         .lock()

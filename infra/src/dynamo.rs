@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use trainq_common::ports::{JobStore, Write};
+use trainq_common::scheduling::Place;
 use trainq_common::state::JobState;
 use trainq_common::{JobRecord, ServiceError};
 use uuid::Uuid;
@@ -25,7 +26,14 @@ pub mod index {
     pub const BY_PROJECT: &str = "by-project";
     /// By `experiment_id`, by `created_at`: a research sweep's trials.
     pub const BY_EXPERIMENT: &str = "by-experiment";
+    /// The waiting room: `Queued` records only (a sparse index), by `queue_class` (the class
+    /// rank) and `queue_order` (customer, age, id), projecting only their `waiting` place.
+    pub const WAITING_ROOM: &str = "waiting-room";
 }
+
+/// The most queries one look at the waiting room makes (one per class and customer waiting):
+/// past it, the customers after in the index's order wait for the next look.
+const WAITING_QUERIES: usize = 500;
 
 /// [`JobStore`] over a DynamoDB table.
 #[derive(Clone)]
@@ -127,6 +135,88 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
             .scan_index_forward(true);
         collect_query(query, limit).await
+    }
+
+    async fn waiting(
+        &self,
+        ranks: u32,
+        per_customer: usize,
+    ) -> Result<Vec<(Uuid, Place)>, ServiceError> {
+        let mut out = Vec::new();
+        let mut budget = WAITING_QUERIES;
+        for rank in 0..ranks {
+            self.waiting_in(rank, per_customer, &mut budget, &mut out)
+                .await?;
+        }
+        if budget == 0 {
+            tracing::warn!(
+                queries = WAITING_QUERIES,
+                "the waiting room has more customers than one look reads; the rest wait for the next"
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl DynamoJobStore {
+    /// The oldest `per_customer` waiting requests of every customer in class `rank`: a
+    /// skip-scan of the index, one query per customer, each starting after the last customer
+    /// seen. `budget` counts the queries left.
+    async fn waiting_in(
+        &self,
+        rank: u32,
+        per_customer: usize,
+        budget: &mut usize,
+        out: &mut Vec<(Uuid, Place)>,
+    ) -> Result<(), ServiceError> {
+        let mut after: Option<String> = None;
+        while *budget > 0 {
+            *budget -= 1;
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index::WAITING_ROOM)
+                .expression_attribute_values(":rank", AttributeValue::S(rank.to_string()))
+                .limit(i32::try_from(per_customer.max(1)).unwrap_or(i32::MAX))
+                .scan_index_forward(true);
+            query = match &after {
+                Some(cursor) => query
+                    .key_condition_expression("queue_class = :rank AND queue_order > :after")
+                    .expression_attribute_values(":after", AttributeValue::S(cursor.clone())),
+                None => query.key_condition_expression("queue_class = :rank"),
+            };
+            let page = query.send().await.map_err(classify)?;
+            let items = page.items.unwrap_or_default();
+            let Some(last) = items.last() else {
+                return Ok(());
+            };
+            let last_customer = last
+                .get("queue_order")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|o| o.split('#').next())
+                .unwrap_or_default()
+                .to_owned();
+            for item in &items {
+                let id = item
+                    .get("request_id")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                let place = item
+                    .get("waiting")
+                    .cloned()
+                    .and_then(|v| serde_dynamo::from_attribute_value::<_, Place>(v).ok());
+                if let (Some(id), Some(place)) = (id, place) {
+                    out.push((id, place));
+                }
+            }
+            if page.last_evaluated_key.is_none() {
+                return Ok(());
+            }
+            // Customer slugs are `[a-z0-9-]`: `~` sorts after every entry of the last one.
+            after = Some(format!("{last_customer}#~"));
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,9 @@ use trainq_common::ports::RequestQueue;
 
 use crate::errors::classify;
 
+/// SQS's longest per-message delay (15 minutes).
+const MAX_DELAY_S: u32 = 900;
+
 /// [`RequestQueue`] over SQS.
 #[derive(Clone)]
 pub struct SqsRequestQueue {
@@ -41,10 +44,15 @@ impl RequestQueue for SqsRequestQueue {
     }
 
     async fn send(&self, body: &str) -> Result<(), ServiceError> {
+        self.send_delayed(body, 0).await
+    }
+
+    async fn send_delayed(&self, body: &str, delay_s: u32) -> Result<(), ServiceError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .delay_seconds(i32::try_from(delay_s.min(MAX_DELAY_S)).unwrap_or(0))
             .send()
             .await
             .map_err(classify)?;

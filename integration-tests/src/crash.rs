@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use trainq_common::ports::{JobStore, Write};
+use trainq_common::scheduling::Place;
 use trainq_common::state::JobState;
 use trainq_common::{JobRecord, ServiceError};
 use uuid::Uuid;
@@ -59,5 +60,13 @@ impl<S: JobStore> JobStore for LoseLaunchWrites<S> {
         limit: usize,
     ) -> Result<Vec<JobRecord>, ServiceError> {
         self.inner.list_stale(state, updated_before, limit).await
+    }
+
+    async fn waiting(
+        &self,
+        ranks: u32,
+        per_customer: usize,
+    ) -> Result<Vec<(Uuid, Place)>, ServiceError> {
+        self.inner.waiting(ranks, per_customer).await
     }
 }

@@ -18,6 +18,8 @@ use trainq_infra::dynamo::index;
 pub struct Names {
     /// Jobs table.
     pub table: String,
+    /// Capacity ledger table.
+    pub capacity_table: String,
     /// Requests queue URL.
     pub queue_url: String,
     /// Requests queue ARN.
@@ -48,6 +50,8 @@ pub async fn create(
 ) -> Names {
     let table = format!("trainq-jobs-{suffix}");
     create_jobs_table(dynamodb, &table).await;
+    let capacity_table = format!("trainq-capacity-{suffix}");
+    create_capacity_table(dynamodb, &capacity_table).await;
 
     let dlq_url = create_queue(sqs, &format!("trainq-dlq-{suffix}"), HashMap::new()).await;
     let dlq_arn = queue_arn(sqs, &dlq_url).await;
@@ -136,6 +140,7 @@ pub async fn create(
         .expect("PutTargets");
     Names {
         table,
+        capacity_table,
         queue_url,
         queue_arn: requests_arn,
         dlq_url,
@@ -175,35 +180,55 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
         .expect("queue arn")
 }
 
-/// The jobs table as the template defines it: key `request_id`, three indexes.
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("attr")
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key")
+}
+
+/// The capacity ledger's table as the template defines it: key `id`.
+async fn create_capacity_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
+    dynamodb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("id"))
+        .key_schema(key("id", KeyType::Hash))
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
+/// The jobs table as the template defines it: key `request_id`, four indexes.
 async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attr")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
-    let gsi = |name: &str, hash: &str, range: &str| {
+    let gsi = |name: &str, hash: &str, range: &str, projection: Projection| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
             .key_schema(key(hash, KeyType::Hash))
             .key_schema(key(range, KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(projection)
             .build()
             .expect("gsi")
     };
+    let all = || {
+        Projection::builder()
+            .projection_type(ProjectionType::All)
+            .build()
+    };
+    let place = Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .non_key_attributes("waiting")
+        .build();
     dynamodb
         .create_table()
         .table_name(table)
@@ -216,14 +241,32 @@ async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
                 "customer_project",
                 "created_at",
                 "experiment_id",
+                "queue_class",
+                "queue_order",
             ]
             .map(attr)
             .to_vec(),
         ))
         .key_schema(key("request_id", KeyType::Hash))
-        .global_secondary_indexes(gsi(index::BY_STATE, "state", "updated_at"))
-        .global_secondary_indexes(gsi(index::BY_PROJECT, "customer_project", "created_at"))
-        .global_secondary_indexes(gsi(index::BY_EXPERIMENT, "experiment_id", "created_at"))
+        .global_secondary_indexes(gsi(index::BY_STATE, "state", "updated_at", all()))
+        .global_secondary_indexes(gsi(
+            index::BY_PROJECT,
+            "customer_project",
+            "created_at",
+            all(),
+        ))
+        .global_secondary_indexes(gsi(
+            index::BY_EXPERIMENT,
+            "experiment_id",
+            "created_at",
+            all(),
+        ))
+        .global_secondary_indexes(gsi(
+            index::WAITING_ROOM,
+            "queue_class",
+            "queue_order",
+            place,
+        ))
         .send()
         .await
         .expect("CreateTable");

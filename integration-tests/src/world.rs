@@ -20,7 +20,8 @@ use trainq_common::{JobRecord, RegistryKind};
 use trainq_devstack::sagemaker::{LocalSageMaker, RunnerConfig, bind_loopback};
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
 use trainq_infra::{
-    DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry, SageMakerTraining, SqsRequestQueue,
+    DynamoCapacityLedger, DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry,
+    SageMakerTraining, SqsRequestQueue,
 };
 use trainq_watcher::{ReconcileReport, Watcher, WatcherConfig};
 use uuid::Uuid;
@@ -33,7 +34,7 @@ pub const REGION: &str = "eu-west-1";
 
 /// The dispatcher over the real adapters.
 pub type AwsDispatcher<S = DynamoJobStore> =
-    Dispatcher<S, SageMakerTraining, EventBridgeAlerts, SqsRequestQueue>;
+    Dispatcher<S, SageMakerTraining, EventBridgeAlerts, SqsRequestQueue, DynamoCapacityLedger>;
 
 /// The watcher over the real adapters.
 pub type AwsWatcher = Watcher<
@@ -42,6 +43,7 @@ pub type AwsWatcher = Watcher<
     EventBridgeAlerts,
     SqsRequestQueue,
     SageMakerModelRegistry,
+    DynamoCapacityLedger,
 >;
 
 /// A test's world.
@@ -137,6 +139,10 @@ impl World {
         let (production, research) = &self.names.group_prefixes;
         for (k, v) in [
             ("TRAINQ_JOBS_TABLE", self.names.table.as_str()),
+            ("TRAINQ_CAPACITY_TABLE", &self.names.capacity_table),
+            ("TRAINQ_CREATE_RATE_PER_S", "100"),
+            // SageMaker's largest instance count, so requests at every limit fit a pool.
+            ("TRAINQ_POOL_LIMITS", "*/spot=20, */on-demand=20"),
             ("TRAINQ_ALERTS_BUS", &self.names.alerts_bus),
             ("TRAINQ_REQUESTS_QUEUE_URL", &self.names.queue_url),
             ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", production),
@@ -182,8 +188,14 @@ impl World {
             SageMakerTraining::new(self.sagemaker.clone()),
             EventBridgeAlerts::new(self.eventbridge.clone(), &self.names.alerts_bus),
             SqsRequestQueue::new(self.sqs.clone(), &self.names.queue_url),
+            self.ledger(),
             config,
         )
+    }
+
+    /// The capacity ledger adapter.
+    pub fn ledger(&self) -> DynamoCapacityLedger {
+        DynamoCapacityLedger::new(self.dynamodb.clone(), &self.names.capacity_table)
     }
 
     /// A dispatcher with the default test configuration.
@@ -199,6 +211,7 @@ impl World {
             EventBridgeAlerts::new(self.eventbridge.clone(), &self.names.alerts_bus),
             SqsRequestQueue::new(self.sqs.clone(), &self.names.queue_url),
             SageMakerModelRegistry::new(self.sagemaker.clone()),
+            self.ledger(),
             config,
         )
     }

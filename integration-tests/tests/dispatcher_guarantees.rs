@@ -4,6 +4,8 @@
 
 use serde_json::{Value, json};
 use trainq_common::naming::{self, request_id_for_message};
+use trainq_common::ports::CapacityLedger;
+use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
 use trainq_common::testing::{request_id_of, sample_request, sample_research_request};
 use trainq_integration_tests::crash::LoseLaunchWrites;
@@ -127,7 +129,7 @@ async fn throttling_defers_and_the_request_launches_later() {
     );
 
     let record = w.record(id).await.unwrap();
-    assert_eq!(record.state, JobState::Deferred);
+    assert_eq!(record.state, JobState::Queued, "back in its place");
     assert!(
         record
             .reason
@@ -148,40 +150,50 @@ async fn throttling_defers_and_the_request_launches_later() {
     w.drain(&w.dispatcher()).await;
     let record = w.record(id).await.unwrap();
     assert_eq!(record.state, JobState::InProgress);
-    assert!(record.reason.is_none());
+    assert!(
+        record
+            .reason
+            .unwrap()
+            .starts_with("admitted on ml.g5.xlarge/spot")
+    );
     assert_eq!(w.stats().await["jobs_created"], json!(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quota_defers_with_capacity_pressure_until_it_is_lifted() {
+async fn a_quota_below_the_limit_is_learnt_alerted_once_and_the_ladder_moves_on() {
     let w = World::new().await;
+    // SageMaker allows one g5 instance; trainq's configured limit is the default 10.
     w.set_faults(json!({"quotas": {"ml.g5.xlarge": 1}})).await;
     let first = sample_request();
     let second = with_new_id(sample_request());
     w.send(&first.to_string()).await;
     w.drain(&w.dispatcher()).await;
     w.send(&second.to_string()).await;
-    assert_eq!(deliver_once(&w).await, 1);
+    assert_eq!(deliver_once(&w).await, 0, "waiting is not a redelivery");
 
     assert_eq!(
         w.record(request_id_of(&first)).await.unwrap().state,
         JobState::InProgress
     );
-    let deferred = w.record(request_id_of(&second)).await.unwrap();
-    assert_eq!(deferred.state, JobState::Deferred);
-    let reason = deferred.reason.unwrap();
+    let waiting = w.record(request_id_of(&second)).await.unwrap();
+    assert_eq!(waiting.state, JobState::Queued);
+    let reason = waiting.reason.unwrap();
     assert!(
-        reason.starts_with("quota exceeded: ResourceLimitExceeded"),
+        reason.contains("refused on ml.g5.xlarge/spot: quota exceeded: ResourceLimitExceeded"),
         "{reason}"
     );
     let alerts = w.wait_for_alerts("Training Capacity Pressure", 1).await;
     assert_eq!(alerts[0]["detail"]["request_id"], second["request_id"]);
 
-    w.set_faults(json!({"quotas": {"ml.g5.xlarge": 2}})).await;
+    // The round woke the next one: g5 spot is held at what runs (1), so the request starts on
+    // the next rung of its ladder without another refused create.
     w.drain(&w.dispatcher()).await;
+    let launched = w.record(request_id_of(&second)).await.unwrap();
+    assert_eq!(launched.state, JobState::InProgress);
+    let attempt = launched.current_attempt().unwrap();
     assert_eq!(
-        w.record(request_id_of(&second)).await.unwrap().state,
-        JobState::InProgress
+        (attempt.instance_type.as_str(), attempt.spot),
+        ("ml.g4dn.xlarge", true)
     );
     let stats = w.stats().await;
     assert_eq!(
@@ -190,6 +202,16 @@ async fn a_quota_defers_with_capacity_pressure_until_it_is_lifted() {
             stats["jobs_created"].clone()
         ),
         (json!(1), json!(2))
+    );
+    let books = w.ledger().all_pools().await.unwrap();
+    let g5: Pool = "ml.g5.xlarge/spot".parse().unwrap();
+    assert_eq!(books[&g5].learned.map(|l| l.limit), Some(1));
+    assert_eq!(books[&g5].used, 1);
+    let more = w.take_alerts().await;
+    assert!(
+        more.iter()
+            .all(|a| a["detail-type"] != "Training Capacity Pressure"),
+        "one alert per episode: {more:?}"
     );
 }
 
@@ -201,8 +223,8 @@ async fn a_transient_sagemaker_fault_defers_and_recovers() {
     w.send(&body.to_string()).await;
     assert_eq!(deliver_once(&w).await, 1);
     let record = w.record(request_id_of(&body)).await.unwrap();
-    assert_eq!(record.state, JobState::Deferred);
-    assert!(record.reason.unwrap().starts_with("transient:"));
+    assert_eq!(record.state, JobState::Queued);
+    assert!(record.reason.unwrap().contains("pushed back: transient:"));
     w.set_faults(json!({})).await;
     w.drain(&w.dispatcher()).await;
     assert_eq!(

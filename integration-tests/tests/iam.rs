@@ -19,7 +19,8 @@ use trainq_devstack::contract::ACCOUNT_ID;
 use trainq_devstack::contract::iam::Identity;
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
 use trainq_infra::{
-    DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry, SageMakerTraining, SqsRequestQueue,
+    DynamoCapacityLedger, DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry,
+    SageMakerTraining, SqsRequestQueue,
 };
 use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::stacks::{
@@ -96,7 +97,13 @@ impl Deployed {
     async fn dispatcher(
         &self,
         w: &World,
-    ) -> Dispatcher<DynamoJobStore, SageMakerTraining, EventBridgeAlerts, SqsRequestQueue> {
+    ) -> Dispatcher<
+        DynamoJobStore,
+        SageMakerTraining,
+        EventBridgeAlerts,
+        SqsRequestQueue,
+        DynamoCapacityLedger,
+    > {
         let config =
             DispatcherConfig::from_env(&Env::from_fn(self.env(w, "dispatcher").await)).unwrap();
         let sdk = sdk_as(w, DISPATCHER_KEY).await;
@@ -105,6 +112,10 @@ impl Deployed {
             SageMakerTraining::new(aws_sdk_sagemaker::Client::new(&sdk)),
             EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
             SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
+            DynamoCapacityLedger::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                &config.scheduler.capacity_table,
+            ),
             config,
         )
     }
@@ -118,6 +129,7 @@ impl Deployed {
         EventBridgeAlerts,
         SqsRequestQueue,
         SageMakerModelRegistry,
+        DynamoCapacityLedger,
     > {
         let config = WatcherConfig::from_env(&Env::from_fn(self.env(w, "watcher").await)).unwrap();
         let sdk = sdk_as(w, WATCHER_KEY).await;
@@ -128,6 +140,10 @@ impl Deployed {
             EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
             SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
             SageMakerModelRegistry::new(sagemaker),
+            DynamoCapacityLedger::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                &config.scheduler.capacity_table,
+            ),
             config,
         )
     }

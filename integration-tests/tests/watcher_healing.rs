@@ -65,10 +65,10 @@ async fn a_dropped_spot_loss_is_healed_and_retried_on_the_next_rung() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_that_meets_a_quota_is_deferred_then_launched() {
+async fn a_retry_whose_rung_has_no_quota_moves_down_the_ladder_at_once() {
     let w = World::new().await;
     let id = w.launch(&fresh(sample_request())).await;
-    // The fallback rung has no quota left.
+    // The fallback rung has no quota at all (trainq's configured limit says 10).
     w.set_faults(json!({"quotas": {"ml.g4dn.xlarge": 0}})).await;
     w.finish_job(
         &job_name(id, 1),
@@ -77,23 +77,18 @@ async fn a_retry_that_meets_a_quota_is_deferred_then_launched() {
     .await;
     w.drain_events().await;
 
-    // One delivery of the retry message: refused by the quota, deferred, kept on the queue.
-    let dispatcher = w.dispatcher();
-    let messages = trainq_integration_tests::esm::receive(&w.sqs, &w.names.queue_url, 5).await;
-    assert_eq!(messages.len(), 1, "the watcher's launch message");
-    let event = trainq_integration_tests::esm::to_event(&messages, &w.names.queue_arn);
-    let response = dispatcher.handle_batch(&event).await;
-    assert_eq!(response.batch_item_failures.len(), 1, "kept for later");
-    let record = w.record(id).await.unwrap();
-    assert_eq!(record.state, JobState::Deferred);
-    assert!(record.reason.unwrap().starts_with("quota exceeded"));
-
-    w.set_faults(json!({})).await;
-    w.drain(&dispatcher).await;
+    // The retry is refused once on g4dn spot, which is then held at 0, and launched on the
+    // ladder's next rung (on demand) by the wake-up the refusal sent.
+    w.drain(&w.dispatcher()).await;
     let record = w.record(id).await.unwrap();
     assert_eq!(record.state, JobState::InProgress);
     assert_eq!(record.attempts.len(), 2);
-    assert!(record.attempts[1].job_arn.is_some());
+    let retry = &record.attempts[1];
+    assert_eq!(
+        (retry.instance_type.as_str(), retry.spot),
+        ("ml.g5.xlarge", false)
+    );
+    assert!(retry.job_arn.is_some());
     let stats = w.stats().await;
     assert_eq!(
         (

@@ -2,6 +2,7 @@
 
 use trainq_common::Registries;
 use trainq_common::config::{ConfigError, Env};
+use trainq_common::scheduling::SchedulerConfig;
 
 /// Everything the watcher reads from its environment.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct WatcherConfig {
     /// Reconcile: at most this many records per state and run (`TRAINQ_RECONCILE_MAX`,
     /// default 1000), oldest first.
     pub reconcile_max: u32,
+    /// The scheduler: the capacity ledger the watcher gives slots back to, and its policy.
+    pub scheduler: SchedulerConfig,
 }
 
 impl WatcherConfig {
@@ -37,6 +40,7 @@ impl WatcherConfig {
             registration_lease_s: env.number_in("TRAINQ_REGISTRATION_LEASE_S", 60, 0, 3600)?,
             reconcile_after_s: env.number_in("TRAINQ_RECONCILE_AFTER_S", 900, 0, 86_400)?,
             reconcile_max: env.number_in("TRAINQ_RECONCILE_MAX", 1000, 1, 100_000)?,
+            scheduler: SchedulerConfig::from_env(env)?,
         })
     }
 }

@@ -9,6 +9,7 @@
 //! conflict) → alerts and metrics → re-enqueue a retry, or register a completed model
 //! ([`register`]).
 
+mod capacity;
 pub mod config;
 mod invocation;
 mod notify;
@@ -25,7 +26,7 @@ use trainq_common::event::{JobStateChange, parse_event_noting};
 use trainq_common::metrics::{self, Metric};
 use trainq_common::naming::parse_job_name;
 use trainq_common::ports::{
-    AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
+    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
 };
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_s;
@@ -44,31 +45,34 @@ use crate::retry::{Cause, RetryStep};
 const CONFLICT_ATTEMPTS: usize = 5;
 
 /// The watcher: its ports and configuration, built once per cold start.
-pub struct Watcher<S, T, A, Q, M> {
+pub struct Watcher<S, T, A, Q, M, L> {
     store: S,
     training: T,
     alerts: A,
     queue: Q,
     models: M,
+    ledger: L,
     config: WatcherConfig,
 }
 
-impl<S, T, A, Q, M> Watcher<S, T, A, Q, M>
+impl<S, T, A, Q, M, L> Watcher<S, T, A, Q, M, L>
 where
     S: JobStore,
     T: TrainingService,
     A: AlertSink,
     Q: RequestQueue,
     M: ModelRegistry,
+    L: CapacityLedger,
 {
-    /// A watcher over the given ports; `queue` is the requests queue (retries go through it),
-    /// `models` the Model Registry.
+    /// A watcher over the given ports; `queue` is the requests queue (retries and wake-ups go
+    /// through it), `models` the Model Registry, `ledger` the capacity ledger.
     pub fn new(
         store: S,
         training: T,
         alerts: A,
         queue: Q,
         models: M,
+        ledger: L,
         config: WatcherConfig,
     ) -> Self {
         Self {
@@ -77,6 +81,7 @@ where
             alerts,
             queue,
             models,
+            ledger,
             config,
         }
     }
@@ -192,8 +197,13 @@ where
                 described = true;
             }
             let before = record.state;
+            let ended_before = attempt_ended(&record, attempt);
             let effect = apply(&mut record, &change, attempt);
             if matches!(effect, Effect::Stale | Effect::UnknownAttempt) {
+                if is_terminal(&change.status) && ended_before {
+                    // A duplicate ending: its slot may not have been given back yet.
+                    self.attempt_ended(&record, attempt, false).await;
+                }
                 return match self.follow_up(record, &change, attempt).await {
                     Ok(()) => WatchOutcome::Applied(effect),
                     Err(e) => WatchOutcome::Retry(e),
@@ -215,7 +225,15 @@ where
                     {
                         return WatchOutcome::Retry(e);
                     }
-                    return match self.after_write(before, record, retry).await {
+                    let ended_now = !ended_before && attempt_ended(&record, attempt);
+                    let ended = ended_now.then(|| record.clone());
+                    let followed = self.after_write(before, record, retry).await;
+                    // After the retry's launch message (if any): its slot goes to the next in
+                    // line, and an older retry is in line by then.
+                    if let Some(record) = ended {
+                        self.attempt_ended(&record, attempt, true).await;
+                    }
+                    return match followed {
                         Ok(()) => WatchOutcome::Applied(effect),
                         Err(e) => WatchOutcome::Retry(e),
                     };

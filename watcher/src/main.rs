@@ -7,8 +7,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use trainq_common::config::Env;
 use trainq_infra::{
-    DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry, SageMakerTraining, SqsRequestQueue,
-    aws, telemetry,
+    DynamoCapacityLedger, DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry,
+    SageMakerTraining, SqsRequestQueue, aws, telemetry,
 };
 use trainq_watcher::{Invocation, Watcher, WatcherConfig};
 
@@ -25,6 +25,10 @@ async fn main() -> Result<(), Error> {
         EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
         SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
         SageMakerModelRegistry::new(sagemaker),
+        DynamoCapacityLedger::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.scheduler.capacity_table,
+        ),
         config,
     );
     let watcher = &watcher;

@@ -10,6 +10,11 @@
 //!
 //! `Deferred` records wait for their own message on the requests queue, and `Interrupted`
 //! ones (a record that kept no request) need a person: neither is touched.
+//!
+//! Then the capacity ledger is made equal to SageMaker's truth (slots held by jobs that no
+//! longer run are released, running jobs the ledger misses are counted), pools with room end
+//! their pressure episode, and the dispatcher is woken if anyone waits: a lost wake-up or a
+//! crashed function cannot strand a `Queued` request longer than one reconcile period.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +22,9 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::{Instrument, error, info, info_span};
 use trainq_common::metrics::{self, Metric, NO_REGISTRY};
-use trainq_common::ports::{AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService};
+use trainq_common::ports::{
+    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService,
+};
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_s, to_rfc3339};
 use trainq_common::tracking::Effect;
@@ -44,6 +51,12 @@ pub struct ReconcileReport {
     pub checked: usize,
     /// Records moved, re-enqueued or registered.
     pub healed: usize,
+    /// Ledger slots released because their job no longer runs.
+    pub slots_released: usize,
+    /// Running jobs the ledger missed, counted again.
+    pub slots_added: usize,
+    /// Whether the dispatcher was woken for waiting requests.
+    pub woke_dispatcher: bool,
     /// Records that could not be checked (an error, a job SageMaker does not know).
     pub unresolved: usize,
 }
@@ -55,13 +68,14 @@ enum Check {
     Unresolved,
 }
 
-impl<S, T, A, Q, M> Watcher<S, T, A, Q, M>
+impl<S, T, A, Q, M, L> Watcher<S, T, A, Q, M, L>
 where
     S: JobStore,
     T: TrainingService,
     A: AlertSink,
     Q: RequestQueue,
     M: ModelRegistry,
+    L: CapacityLedger,
 {
     /// One reconcile run over every strandable state.
     pub async fn reconcile(&self) -> ReconcileReport {
@@ -107,6 +121,28 @@ where
         }
         for (registry, n) in healed_by_registry {
             metrics::emit(registry, &[(Metric::Reconciled, n as f64)]);
+        }
+        match self.repair_ledger().await {
+            Ok((released, added)) => {
+                report.slots_released = released;
+                report.slots_added = added;
+            }
+            Err(e) => {
+                error!(error = %e, "could not repair the capacity ledger");
+                report.unresolved += 1;
+            }
+        }
+        let ranks = self.config.scheduler.classes.lowest() + 1;
+        match self.store.waiting(ranks, 1).await {
+            Ok(waiting) if !waiting.is_empty() => {
+                self.wake_dispatcher().await;
+                report.woke_dispatcher = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                error!(error = %e, "could not look at the waiting room");
+                report.unresolved += 1;
+            }
         }
         info!(?report, "reconcile finished");
         report

@@ -13,7 +13,7 @@
 use tracing::{info, warn};
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::ports::{
-    AlertSink, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
+    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
 };
 use trainq_common::registration::{GateDecision, completed_attempt, package_spec};
 use trainq_common::state::JobState;
@@ -41,13 +41,14 @@ pub(crate) fn lease_lapsed(record: &JobRecord) -> bool {
         .is_none_or(|until| until <= now_epoch_s())
 }
 
-impl<S, T, A, Q, M> Watcher<S, T, A, Q, M>
+impl<S, T, A, Q, M, L> Watcher<S, T, A, Q, M, L>
 where
     S: JobStore,
     T: TrainingService,
     A: AlertSink,
     Q: RequestQueue,
     M: ModelRegistry,
+    L: CapacityLedger,
 {
     /// Takes the lapsed registration lease of a `Completed` record, then registers. A
     /// conflict means someone else moved the record: theirs to finish.

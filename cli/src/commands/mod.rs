@@ -5,6 +5,7 @@ pub mod dlq;
 pub mod jobs;
 pub mod models;
 pub mod ops;
+pub mod queue;
 pub mod status;
 pub mod submit;
 pub mod sweep;

@@ -75,8 +75,9 @@ pub async fn retry(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> 
 }
 
 /// States a cancel moves to `Cancelled` from.
-const CANCELLABLE: [JobState; 6] = [
+const CANCELLABLE: [JobState; 7] = [
     JobState::Received,
+    JobState::Queued,
     JobState::Launching,
     JobState::Deferred,
     JobState::InProgress,

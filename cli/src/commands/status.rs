@@ -1,20 +1,25 @@
-//! `trainq status`: is work flowing? Queue depths, requests in flight by state, jobs in
-//! progress by instance type against the account's quotas.
+//! `trainq status`: is work flowing? Queue depths, requests in flight by state, and each pool
+//! (instance type × spot | on-demand) with the instances held against its limit and the
+//! requests waiting for it.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::QueueAttributeName as A;
 use serde_json::json;
+use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
+use trainq_common::time_util::now_epoch_ms;
 use trainq_infra::queries::{JobQueries, Selection};
 
+use crate::commands::queue;
 use crate::context::Context;
 use crate::error::{CliError, aws};
 use crate::output::{self, Table};
 
 /// States a request passes through on its way (not terminal).
-const IN_FLIGHT: [JobState; 7] = [
+const IN_FLIGHT: [JobState; 8] = [
     JobState::Received,
+    JobState::Queued,
     JobState::Launching,
     JobState::Deferred,
     JobState::InProgress,
@@ -65,12 +70,14 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
         }
         by_state.insert(state.as_str(), records.len());
     }
+    let pools = pool_rows(ctx).await?;
     if json {
         output::json(&json!({
             "requests_queue": {"visible": requests.0, "in_flight": requests.1, "delayed": requests.2},
             "dead_letter_queue": {"visible": dlq.0 + dlq.1 + dlq.2},
             "requests_by_state": by_state,
             "instances_in_use": running,
+            "pools": pools.iter().map(PoolRow::json).collect::<Vec<_>>(),
             "quotas": ctx.stack.quotas,
         }));
         return Ok(());
@@ -103,6 +110,14 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
             flight.join(", ")
         }
     );
+    if !pools.is_empty() {
+        let mut table = Table::new(&["pool", "in use", "limit", "waiting for it", "pressure"]);
+        for row in &pools {
+            table.row(row.cells());
+        }
+        crate::say!("\n{}", table.render());
+        return Ok(());
+    }
     let mut table = Table::new(&["instance type", "instances in use", "quota"]);
     for (t, n) in &running {
         table.row(vec![
@@ -118,4 +133,71 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
         crate::say!("\n{}", table.render());
     }
     Ok(())
+}
+
+/// One pool as `trainq status` shows it.
+struct PoolRow {
+    pool: Pool,
+    used: u32,
+    limit: u32,
+    /// The configured limit, when a limit learnt from SageMaker lowers it now.
+    configured: Option<u32>,
+    waiting: usize,
+    pressure_since_ms: Option<i64>,
+}
+
+impl PoolRow {
+    fn cells(&self) -> Vec<String> {
+        let limit = match self.configured {
+            Some(c) => format!("{} (learnt; configured {c})", self.limit),
+            None => self.limit.to_string(),
+        };
+        let pressure = self.pressure_since_ms.map_or(String::new(), |since| {
+            format!("for {} s", (now_epoch_ms() - since).max(0) / 1000)
+        });
+        vec![
+            self.pool.to_string(),
+            self.used.to_string(),
+            limit,
+            self.waiting.to_string(),
+            pressure,
+        ]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "pool": self.pool.to_string(), "in_use": self.used, "limit": self.limit,
+            "configured_limit": self.configured, "waiting": self.waiting,
+            "pressure_since_ms": self.pressure_since_ms,
+        })
+    }
+}
+
+/// Every pool the ledger knows or the configuration lists, with the requests waiting for it
+/// first; empty for a stack without a ledger.
+async fn pool_rows(ctx: &Context) -> Result<Vec<PoolRow>, CliError> {
+    let Some((config, ledger)) = ctx.scheduler()? else {
+        return Ok(Vec::new());
+    };
+    let books = queue::pools(&config, &ledger).await?;
+    let waiting = queue::waiting_in_order(ctx, &config, &ledger).await?;
+    let now = now_epoch_ms();
+    Ok(books
+        .into_iter()
+        .map(|(pool, book)| {
+            let configured = config.limit(&pool);
+            let limit = book.capacity(configured, now).limit;
+            PoolRow {
+                waiting: waiting
+                    .iter()
+                    .filter(|(_, p)| p.pools.first() == Some(&pool))
+                    .count(),
+                used: book.used,
+                configured: (limit != configured).then_some(configured),
+                limit,
+                pressure_since_ms: book.pressure_since_ms,
+                pool,
+            }
+        })
+        .collect())
 }

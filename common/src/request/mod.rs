@@ -11,7 +11,8 @@ pub(crate) mod validate;
 
 pub use parse::{MAX_MESSAGE_BYTES, parse, peek_request_id};
 pub use schema::{
-    Approval, Dataset, Experiment, Reason, Resources, RetryPolicy, SCHEMA_VERSION, TrainingRequest,
+    Approval, Dataset, Experiment, Prefer, Reason, Resources, RetryPolicy, SCHEMA_VERSION,
+    TrainingRequest,
 };
 pub use validate::{ValidRequest, validate};
 

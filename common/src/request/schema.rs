@@ -47,6 +47,14 @@ pub struct TrainingRequest {
     /// Overrides of the retry policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// The priority class the request asks for, by rank (0 is the highest): it may lower the
+    /// class its registry and reason give it, never raise it (a higher rank is lowered to that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// The longest the request may wait for capacity, in seconds (60–2592000); past it the
+    /// request ends `Expired`. Absent: it waits as long as it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue_s: Option<u32>,
 }
 
 /// Why a training was requested.
@@ -97,6 +105,26 @@ pub struct Resources {
     /// Instance types to fall back to when spot capacity is lost, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallback_instance_types: Vec<String>,
+    /// Which rung of the ladder a waiting request may start on.
+    #[serde(default, skip_serializing_if = "Prefer::is_default")]
+    pub prefer: Prefer,
+}
+
+/// Which rung of its ladder a request may start on when its first choice is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prefer {
+    /// The first rung that has room now (the default): other instance types, then on demand.
+    #[default]
+    Available,
+    /// Only the first rung (`instance_type`, spot as asked): wait for it rather than fall back.
+    FirstChoice,
+}
+
+impl Prefer {
+    fn is_default(&self) -> bool {
+        *self == Self::Available
+    }
 }
 
 fn default_instance_count() -> u32 {

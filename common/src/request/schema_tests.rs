@@ -18,6 +18,9 @@ fn full_request() -> Value {
     r["resources"]["max_wait_s"] = json!(30_000);
     r["experiment"] = json!({"id": "exp-1", "trial": "t1"});
     r["retry"] = json!({"max_attempts": 3, "retry_user_failures": true});
+    r["resources"]["prefer"] = json!("first_choice");
+    r["priority"] = json!(2);
+    r["max_queue_s"] = json!(3600);
     r
 }
 

@@ -89,6 +89,12 @@ pub fn validate(
             format!("must be between 1 and {MAX_ATTEMPTS} (got {max})"),
         ));
     }
+    if let Some(rank) = request.priority {
+        range("priority", rank, 0, MAX_PRIORITY_RANK)?;
+    }
+    if let Some(wait) = request.max_queue_s {
+        range("max_queue_s", wait, MIN_QUEUE_S, MAX_QUEUE_S)?;
+    }
     Ok(ValidRequest {
         request_id: request.request_id.unwrap_or(fallback_id),
         request,
@@ -347,6 +353,14 @@ fn check_resources(request: &TrainingRequest) -> Result<(), RequestError> {
     }
     Ok(())
 }
+
+/// The largest priority rank a request may ask for (ranks past the configured classes mean
+/// the lowest class).
+const MAX_PRIORITY_RANK: u32 = 99;
+/// The shortest `max_queue_s`: a minute (the reconcile's granularity).
+const MIN_QUEUE_S: u32 = 60;
+/// The longest `max_queue_s`: 30 days.
+const MAX_QUEUE_S: u32 = 2_592_000;
 
 /// The characters Java's `.` does not match, which AWS's `.*` patterns therefore refuse.
 fn is_line_terminator(c: char) -> bool {

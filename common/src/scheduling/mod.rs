@@ -7,11 +7,17 @@
 //! are adapters in `trainq-infra`.
 
 pub mod admission;
+pub mod book;
+pub mod config;
 pub mod fairshare;
+pub mod place;
 pub mod pool;
 pub mod priority;
 
 pub use admission::{Admission, FairShare, Share, Waiting, admit, order};
+pub use book::{Holding, LearnedLimit, PoolBook};
+pub use config::{PoolLimits, SchedulerConfig};
 pub use fairshare::Usage;
+pub use place::Place;
 pub use pool::{Capacity, Pool};
 pub use priority::{PriorityClasses, PriorityError};

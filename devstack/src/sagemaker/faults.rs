@@ -16,8 +16,10 @@ pub struct Faults {
     pub throttle_rate: f64,
     /// Share of CreateTrainingJob calls answered `InternalFailure` (HTTP 500).
     pub internal_error_rate: f64,
-    /// Instance type → instances that may run at once; beyond it CreateTrainingJob answers
-    /// `ResourceLimitExceeded` as AWS does for the account-level quota.
+    /// Instance type (spot and on demand together) or pool (`ml.g5.xlarge/spot`,
+    /// `ml.g5.xlarge/on-demand`: AWS's separate quotas) → instances that may run at once;
+    /// beyond it CreateTrainingJob answers `ResourceLimitExceeded` as AWS does for the
+    /// account-level quota.
     pub quotas: BTreeMap<String, u32>,
     /// Instance types without capacity: jobs that run there fail before training with
     /// `CapacityError` (jobs that run as processes only).
@@ -48,6 +50,9 @@ pub struct Stats {
     pub name_in_use: u64,
     /// Calls answered `ValidationException`.
     pub invalid: u64,
+    /// Pool (`ml.g5.xlarge/spot`) → the most instances that ever ran in it at once: what
+    /// trainq's capacity ledger must keep within its limits.
+    pub peak_running: BTreeMap<String, u32>,
     /// The contract check of every call through the front door.
     pub contract: crate::contract::ContractStats,
 }

@@ -67,6 +67,12 @@ impl Job {
             .unwrap_or(1)
     }
 
+    /// Its pool as trainq and AWS's quotas name it: `ml.g5.xlarge/spot` or `/on-demand`.
+    pub(super) fn pool(&self) -> String {
+        let kind = if self.is_spot() { "spot" } else { "on-demand" };
+        format!("{}/{kind}", self.instance_type())
+    }
+
     pub(super) fn is_running(&self) -> bool {
         matches!(self.status.as_str(), "InProgress" | "Stopping")
     }

@@ -56,31 +56,44 @@ impl Jobs {
                 ),
             ));
         }
-        let instance_type = input
-            .pointer("/ResourceConfig/InstanceType")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if let Some(&quota) = faults.quotas.get(instance_type) {
-            let used: u32 = self
-                .by_name
-                .values()
-                .filter(|j| j.is_running() && j.instance_type() == instance_type)
-                .map(Job::instances)
-                .sum();
-            let delta = input
-                .pointer("/ResourceConfig/InstanceCount")
-                .and_then(Value::as_u64)
-                .unwrap_or(1);
-            if u64::from(used) + delta > u64::from(quota) {
-                let spot = input
-                    .get("EnableManagedSpotTraining")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let usage = if spot {
-                    "spot training job usage"
-                } else {
-                    "training job usage"
-                };
+        let candidate = Job::new(input.clone(), arn.clone());
+        self.check_quotas(&candidate, faults)?;
+        self.by_name.insert(name, candidate);
+        Ok(json!({"TrainingJobArn": arn}))
+    }
+
+    /// Instances running now in `job`'s instance type (both kinds) and in its pool.
+    fn running_like(&self, job: &Job) -> (u32, u32) {
+        let running = self.by_name.values().filter(|j| j.is_running());
+        let of_type = running.filter(|j| j.instance_type() == job.instance_type());
+        of_type.fold((0, 0), |(all, pool), j| {
+            let same = u32::from(j.is_spot() == job.is_spot());
+            (all + j.instances(), pool + same * j.instances())
+        })
+    }
+
+    /// Instances running now in the pool of the job `name`.
+    pub(super) fn running_in_pool_of(&self, name: &str) -> Option<(String, u32)> {
+        let job = self.by_name.get(name)?;
+        Some((job.pool(), self.running_like(job).1))
+    }
+
+    /// `ResourceLimitExceeded` as AWS words it if `job` would pass a quota on its instance
+    /// type or on its pool (AWS's spot and on-demand quotas are separate).
+    fn check_quotas(&self, job: &Job, faults: &Faults) -> Result<(), ApiError> {
+        let (of_type, in_pool) = self.running_like(job);
+        let instance_type = job.instance_type();
+        let delta = job.instances();
+        let usage = if job.is_spot() {
+            "spot training job usage"
+        } else {
+            "training job usage"
+        };
+        for (key, used) in [(instance_type.to_owned(), of_type), (job.pool(), in_pool)] {
+            let Some(&quota) = faults.quotas.get(&key) else {
+                continue;
+            };
+            if used + delta > quota {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "ResourceLimitExceeded",
@@ -90,9 +103,7 @@ impl Jobs {
                 ));
             }
         }
-        let job = Job::new(input.clone(), arn.clone());
-        self.by_name.insert(name, job);
-        Ok(json!({"TrainingJobArn": arn}))
+        Ok(())
     }
 
     pub(super) fn describe(&self, input: &Value) -> Result<Value, ApiError> {

@@ -265,10 +265,22 @@ fn handle_local(
             drop(stats);
             verdict.and_then(|()| input()).and_then(|i| {
                 let faults = ep.faults.lock().unwrap().clone();
-                let result = ep.jobs.lock().unwrap().create(&i, &region, &faults);
+                let mut jobs = ep.jobs.lock().unwrap();
+                let result = jobs.create(&i, &region, &faults);
+                let running = i
+                    .get("TrainingJobName")
+                    .and_then(|n| n.as_str())
+                    .and_then(|n| jobs.running_in_pool_of(n));
+                drop(jobs);
                 let mut stats = ep.stats.lock().unwrap();
                 match &result {
-                    Ok(_) => stats.jobs_created += 1,
+                    Ok(_) => {
+                        stats.jobs_created += 1;
+                        if let Some((pool, running)) = running {
+                            let peak = stats.peak_running.entry(pool).or_default();
+                            *peak = (*peak).max(running);
+                        }
+                    }
                     Err(e) => stats.count_refusal(e),
                 }
                 result

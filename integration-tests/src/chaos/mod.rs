@@ -30,7 +30,8 @@ pub struct ChaosConfig {
     pub crash_per_mille: u32,
     /// Share of CreateTrainingJob calls throttled.
     pub throttle_rate: f64,
-    /// Instances of the main instance type that may run at once.
+    /// Instances of the main instance type that may run at once (SageMaker's quota; trainq's
+    /// own limits, [`POOL_LIMITS`], stay below it).
     pub quota: u32,
     /// Percent of state-change events delivered twice (the copy later, so also reordered).
     pub duplicate_pct: u64,
@@ -64,6 +65,12 @@ impl ChaosConfig {
         }
     }
 }
+
+/// trainq's limits for the main instance type's pools: together below the quota SageMaker
+/// enforces on the instance type, so a create refused for quota means the ledger let one too
+/// many through. The run checks SageMaker's peak in each pool against them.
+pub(crate) const POOL_LIMITS: &[(&str, u32)] =
+    &[("ml.g5.xlarge/spot", 9), ("ml.g5.xlarge/on-demand", 4)];
 
 /// A deterministic number in `0..100` for `(salt, key)`.
 pub(crate) fn percent(seed: u64, salt: &str, key: &str) -> u64 {
@@ -104,10 +111,16 @@ pub async fn run(config: &ChaosConfig) -> Figures {
     faults::send_with_duplicates(&w, config, &sent, &mut figures).await;
     chaos::arm(config.crash_per_mille, config.seed);
 
+    let limits = POOL_LIMITS
+        .iter()
+        .map(|(pool, n)| format!("{pool}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let fast = [
         ("TRAINQ_LAUNCH_LEASE_S", "3"),
         ("TRAINQ_REGISTRATION_LEASE_S", "2"),
         ("TRAINQ_RECONCILE_AFTER_S", "3"),
+        ("TRAINQ_POOL_LIMITS", limits.as_str()),
     ];
     let dispatcher = w.dispatcher_with(w.store(), w.dispatcher_config(&fast));
     let watcher = w.watcher_with(w.watcher_config(&fast));

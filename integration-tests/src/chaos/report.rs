@@ -112,6 +112,18 @@ impl fmt::Display for Figures {
             count("checked"),
             count("refused")
         )?;
+        let peaks: Vec<String> = super::POOL_LIMITS
+            .iter()
+            .map(|(pool, limit)| {
+                let peak = self.endpoint["peak_running"][pool].as_u64().unwrap_or(0);
+                format!("{pool} {peak} of {limit}")
+            })
+            .collect();
+        writeln!(
+            f,
+            "  pools at their peak        {} (SageMaker's count; trainq's limit)",
+            peaks.join(", ")
+        )?;
         if self.violations.is_empty() {
             writeln!(
                 f,

@@ -94,6 +94,23 @@ pub(super) async fn promise(w: &World, ids: &BTreeSet<Uuid>, figures: &mut Figur
         ));
     }
 
+    // The quota shared as promised: SageMaker never ran more in a pool than trainq's limit
+    // for it, so it never had to refuse a create for quota.
+    for (pool, limit) in super::POOL_LIMITS {
+        let peak = figures.endpoint["peak_running"][pool].as_u64().unwrap_or(0);
+        if peak > u64::from(*limit) {
+            v.push(format!(
+                "{peak} instances ran at once in {pool}, above its limit {limit}"
+            ));
+        }
+    }
+    if figures.endpoint["quota_refused"].as_u64() != Some(0) {
+        v.push(format!(
+            "{} creates refused for quota: the ledger let more through than the quota",
+            figures.endpoint["quota_refused"]
+        ));
+    }
+
     // Nothing lost: every request ended, or waits in the DLQ with its record saying why.
     for id in ids {
         match records.get(id) {

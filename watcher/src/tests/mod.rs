@@ -1,5 +1,6 @@
 //! Unit tests of the watcher on the in-memory fakes: one file per concern, a shared world.
 
+mod capacity;
 mod events;
 mod reconcile;
 mod register;
@@ -8,7 +9,7 @@ mod retries;
 use serde_json::{Value, json};
 use trainq_common::event::{DETAIL_TYPE, JobStateChange};
 use trainq_common::fakes::{
-    FakeModelRegistry, FakeTraining, MemoryJobStore, RecordingAlerts, RecordingQueue,
+    FakeModelRegistry, FakeTraining, MemoryJobStore, MemoryLedger, RecordingAlerts, RecordingQueue,
 };
 use trainq_common::naming::job_name;
 use trainq_common::state::JobState;
@@ -27,6 +28,7 @@ type FakeWatcher<'a> = Watcher<
     &'a RecordingAlerts,
     &'a RecordingQueue,
     &'a FakeModelRegistry,
+    &'a MemoryLedger,
 >;
 
 #[derive(Default)]
@@ -36,6 +38,7 @@ struct World {
     alerts: RecordingAlerts,
     queue: RecordingQueue,
     models: FakeModelRegistry,
+    ledger: MemoryLedger,
 }
 
 impl World {
@@ -51,12 +54,33 @@ impl World {
             &self.alerts,
             &self.queue,
             &self.models,
+            &self.ledger,
             config(&[]),
         )
     }
 
     fn record(&self) -> JobRecord {
         self.store.record(ID).unwrap()
+    }
+
+    /// The launch messages sent to the requests queue (wake-ups left out).
+    fn launch_messages(&self) -> Vec<String> {
+        self.queue
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| !trainq_common::relaunch::is_wake(b))
+            .cloned()
+            .collect()
+    }
+
+    /// Wake-ups sent to the dispatcher.
+    fn wakes(&self) -> usize {
+        let sent = self.queue.sent.lock().unwrap();
+        sent.iter()
+            .filter(|b| trainq_common::relaunch::is_wake(b))
+            .count()
     }
 
     /// Makes DescribeTrainingJob answer that attempt `n` completed at `at_ms` with billing,
@@ -103,6 +127,7 @@ fn config(overrides: &[(&str, &str)]) -> WatcherConfig {
     env.insert("TRAINQ_JOBS_TABLE", "jobs");
     env.insert("TRAINQ_ALERTS_BUS", "trainq-alerts");
     env.insert("TRAINQ_REQUESTS_QUEUE_URL", "http://queue");
+    env.insert("TRAINQ_CAPACITY_TABLE", "capacity");
     let mut env: std::collections::BTreeMap<String, String> = env
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

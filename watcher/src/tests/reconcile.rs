@@ -18,6 +18,7 @@ fn report(checked: usize, healed: usize, unresolved: usize) -> ReconcileReport {
         checked,
         healed,
         unresolved,
+        ..ReconcileReport::default()
     }
 }
 
@@ -42,7 +43,15 @@ async fn a_lost_completion_is_healed_and_the_model_registered() {
 async fn fresh_records_are_left_to_their_events() {
     let w = World::with_record(JobState::InProgress);
     w.job_completed(1, 30, &[]);
-    assert_eq!(w.watcher().reconcile().await, report(0, 0, 0));
+    let counted = ReconcileReport {
+        slots_added: 1,
+        ..report(0, 0, 0)
+    };
+    assert_eq!(
+        w.watcher().reconcile().await,
+        counted,
+        "only its slot is counted"
+    );
     assert_eq!(w.record().state, JobState::InProgress);
 }
 
@@ -51,13 +60,13 @@ async fn a_launch_that_never_reached_sagemaker_is_enqueued_again() {
     let w = World::with_record(JobState::Launching);
     age(&w, |r| r.lease_until = Some(0));
     assert_eq!(w.watcher().reconcile().await, report(1, 1, 0));
-    assert_eq!(w.queue.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.launch_messages().len(), 1);
 
     // A live lease means a dispatcher is on it.
     let w = World::with_record(JobState::Launching);
     age(&w, |r| r.lease_until = Some(i64::MAX));
     assert_eq!(w.watcher().reconcile().await, report(1, 0, 0));
-    assert!(w.queue.sent.lock().unwrap().is_empty());
+    assert!(w.launch_messages().is_empty());
 }
 
 #[tokio::test]
@@ -65,7 +74,7 @@ async fn a_planned_retry_and_an_unheld_registration_are_finished() {
     let w = World::with_record(JobState::Retrying);
     age(&w, |_| {});
     assert_eq!(w.watcher().reconcile().await, report(1, 1, 0));
-    assert_eq!(w.queue.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.launch_messages().len(), 1);
 
     let w = World::with_record(JobState::Completed);
     w.job_completed(1, 30, &[]);
@@ -83,7 +92,11 @@ async fn what_cannot_be_checked_is_reported_unresolved() {
     let w = World::with_record(JobState::InProgress);
     age(&w, |_| {});
     // FakeTraining knows no such job.
-    assert_eq!(w.watcher().reconcile().await, report(1, 0, 1));
+    let unresolved = ReconcileReport {
+        slots_added: 1,
+        ..report(1, 0, 1)
+    };
+    assert_eq!(w.watcher().reconcile().await, unresolved);
     assert_eq!(w.record().state, JobState::InProgress);
 }
 
@@ -102,12 +115,9 @@ async fn each_run_takes_at_most_the_configured_number_per_state() {
         &w.alerts,
         &w.queue,
         &w.models,
+        &w.ledger,
         config(&[("TRAINQ_RECONCILE_MAX", "1")]),
     );
     assert_eq!(watcher.reconcile().await, report(1, 1, 0));
-    assert_eq!(
-        w.queue.sent.lock().unwrap().len(),
-        1,
-        "one launch message, not two"
-    );
+    assert_eq!(w.launch_messages().len(), 1, "one launch message, not two");
 }

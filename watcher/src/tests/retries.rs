@@ -20,7 +20,7 @@ async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
         (2, "ml.g4dn.xlarge", true)
     );
     assert_eq!(next.job_name, job_name(ID, 2));
-    let sent = w.queue.sent.lock().unwrap().clone();
+    let sent = w.launch_messages();
     assert_eq!(sent.len(), 1);
     let body: Value = serde_json::from_str(&sent[0]).unwrap();
     assert_eq!(body["request_id"], json!(ID.to_string()));
@@ -31,11 +31,11 @@ async fn lost_spot_capacity_plans_the_next_rung_and_re_enqueues_the_request() {
     w.watcher()
         .handle_event(&event("InProgress", "Training", 20))
         .await;
-    assert_eq!(w.queue.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.launch_messages().len(), 1);
 
     // The same event again: stale, but the launch message is sent again in case it was lost.
     w.watcher().handle_event(&lost).await;
-    assert_eq!(w.queue.sent.lock().unwrap().len(), 2);
+    assert_eq!(w.launch_messages().len(), 2);
     assert_eq!(w.record().attempts.len(), 2, "no second plan");
 }
 
@@ -57,7 +57,7 @@ async fn an_exhausted_budget_ends_failed_with_an_alert() {
     );
     let kinds = w.alerts.kinds();
     assert_eq!(kinds, [AlertKind::RetriesExhausted]);
-    assert!(w.queue.sent.lock().unwrap().is_empty());
+    assert!(w.launch_messages().is_empty());
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn a_user_failure_is_retried_on_the_same_rung_only_when_the_request_asks()
         "same rung: another instance type would not fix the code"
     );
     assert!(r.reason.unwrap().contains("flaky data loader"));
-    assert_eq!(w.queue.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.launch_messages().len(), 1);
     assert!(w.alerts.kinds().is_empty(), "not failed, not capacity");
 
     // Attempt 2 fails the same way: the budget of 2 is spent.
@@ -95,5 +95,5 @@ async fn a_user_failure_is_retried_on_the_same_rung_only_when_the_request_asks()
             .starts_with("retries exhausted after 2 attempts")
     );
     assert_eq!(w.alerts.kinds(), [AlertKind::RetriesExhausted]);
-    assert_eq!(w.queue.sent.lock().unwrap().len(), 1, "no third launch");
+    assert_eq!(w.launch_messages().len(), 1, "no third launch");
 }

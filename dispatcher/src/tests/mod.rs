@@ -6,7 +6,14 @@ use std::collections::HashMap;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
 use trainq_common::alert::AlertKind;
-use trainq_common::fakes::{FakeTraining, MemoryJobStore, RecordingAlerts, RecordingQueue};
+use trainq_common::fakes::{
+    FakeTraining, MemoryJobStore, MemoryLedger, RecordingAlerts, RecordingQueue,
+};
+use trainq_common::naming::request_id_for_message;
+use trainq_common::ports::CapacityLedger;
+use trainq_common::relaunch::WAKE_BODY;
+use trainq_common::request::peek_request_id;
+use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
 use trainq_common::testing::{env_from, sample_env, sample_request, sample_research_request};
 use trainq_common::{JobRecord, ServiceError, naming};
@@ -14,30 +21,51 @@ use uuid::Uuid;
 
 use super::*;
 
+mod admission;
+
 #[derive(Default)]
 struct World {
     store: MemoryJobStore,
     training: FakeTraining,
     alerts: RecordingAlerts,
     queue: RecordingQueue,
+    ledger: MemoryLedger,
 }
 
-type TestDispatcher<'a> =
-    Dispatcher<&'a MemoryJobStore, &'a FakeTraining, &'a RecordingAlerts, &'a RecordingQueue>;
+type TestDispatcher<'a> = Dispatcher<
+    &'a MemoryJobStore,
+    &'a FakeTraining,
+    &'a RecordingAlerts,
+    &'a RecordingQueue,
+    &'a MemoryLedger,
+>;
 
 impl World {
     fn dispatcher(&self, lease_s: &'static str) -> TestDispatcher<'_> {
+        self.dispatcher_with(lease_s, &[])
+    }
+
+    /// A dispatcher with `overrides` of the test environment (pool limits, classes…).
+    fn dispatcher_with(
+        &self,
+        lease_s: &'static str,
+        overrides: &[(&'static str, &'static str)],
+    ) -> TestDispatcher<'_> {
         let mut env = sample_env();
         env.insert("TRAINQ_JOBS_TABLE", "jobs");
         env.insert("TRAINQ_ALERTS_BUS", "trainq-alerts");
         env.insert("TRAINQ_REQUESTS_QUEUE_URL", "http://queue");
         env.insert("TRAINQ_LAUNCH_LEASE_S", lease_s);
+        env.insert("TRAINQ_CAPACITY_TABLE", "capacity");
+        env.insert("TRAINQ_CREATE_RATE_PER_S", "1000");
+        env.extend(overrides.iter().copied());
         let config = DispatcherConfig::from_env(&env_from(env)).unwrap();
         Dispatcher::new(
             &self.store,
             &self.training,
             &self.alerts,
             &self.queue,
+            &self.ledger,
             config,
         )
     }
@@ -76,6 +104,10 @@ fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
     e
 }
 
+fn g5_spot() -> Pool {
+    "ml.g5.xlarge/spot".parse().unwrap()
+}
+
 fn request_id(body: &Value) -> Uuid {
     body["request_id"].as_str().unwrap().parse().unwrap()
 }
@@ -98,7 +130,7 @@ async fn a_valid_request_launches_one_job_and_records_the_attempt() {
     );
     let record = w.store.record(id).unwrap();
     assert_eq!(record.state, JobState::InProgress);
-    assert_eq!(record.version, 2, "one claim + one launch write");
+    assert_eq!(record.version, 3, "queued, claimed, launched: three writes");
     assert_eq!(record.lease_until, None);
     assert_eq!(
         record.enqueued_at.as_deref(),
@@ -158,15 +190,15 @@ async fn a_crash_between_create_and_record_heals_on_redelivery() {
     let body = sample_request();
     let id = request_id(&body);
     let job_name = naming::job_name(id, 1);
-    // The claim is written; the write after CreateTrainingJob is lost.
+    // Queued and claimed; the write after CreateTrainingJob is lost.
     let lost = ServiceError::Transient("connection reset".into());
     w.store
         .write_script
         .lock()
         .unwrap()
-        .extend([None, Some(lost.clone())]);
+        .extend([None, None, Some(lost.clone())]);
     let outcome = d.handle_message(&message("m1", &body.to_string(), 1)).await;
-    assert_eq!(outcome, Outcome::Retry(lost));
+    assert_eq!(outcome, Outcome::Deferred(lost));
     assert!(outcome.redeliver());
     assert_eq!(w.store.record(id).unwrap().state, JobState::Launching);
     assert_eq!(w.jobs(), 1);
@@ -256,13 +288,19 @@ async fn throttling_defers_with_a_growing_delay_and_never_fails() {
         );
         assert!(outcome.redeliver());
         let record = w.store.record(id).unwrap();
-        assert_eq!(record.state, JobState::Deferred);
+        assert_eq!(record.state, JobState::Queued, "back in its place");
         assert!(
             record
                 .reason
                 .as_deref()
                 .unwrap()
                 .contains("throttled: Rate exceeded")
+        );
+        assert!(
+            w.ledger.pools(&[g5_spot()]).await.unwrap()[&g5_spot()]
+                .holders
+                .is_empty(),
+            "the slot was given back"
         );
         assert_eq!(record.defer_count, count);
     }
@@ -282,22 +320,50 @@ async fn throttling_defers_with_a_growing_delay_and_never_fails() {
 }
 
 #[tokio::test]
-async fn a_quota_defers_and_raises_capacity_pressure_once() {
+async fn a_quota_refusal_lowers_the_pool_alerts_once_and_the_ladder_moves_on() {
     let w = World::default();
     let d = w.dispatcher("120");
-    let body = sample_request().to_string();
-    for count in 1..=2 {
-        w.training
-            .faults
-            .lock()
+    let body = sample_request();
+    let id = request_id(&body);
+    w.training
+        .faults
+        .lock()
+        .unwrap()
+        .push_back(ServiceError::QuotaExceeded("ml.g5.xlarge".into()));
+    let outcome = d.handle_message(&message("m1", &body.to_string(), 1)).await;
+    assert_eq!(
+        outcome,
+        Outcome::Queued,
+        "acknowledged: waiting is not a redelivery"
+    );
+    assert!(!outcome.redeliver());
+    let record = w.store.record(id).unwrap();
+    assert_eq!(record.state, JobState::Queued);
+    assert!(
+        record
+            .reason
             .unwrap()
-            .push_back(ServiceError::QuotaExceeded("ml.g5.xlarge".into()));
-        let outcome = d.handle_message(&message("m1", &body, count)).await;
-        assert!(matches!(
-            outcome,
-            Outcome::Deferred(ServiceError::QuotaExceeded(_))
-        ));
-    }
+            .contains("refused on ml.g5.xlarge/spot")
+    );
+    let book = &w.ledger.pools(&[g5_spot()]).await.unwrap()[&g5_spot()];
+    assert_eq!(
+        book.learned.map(|l| l.limit),
+        Some(0),
+        "nothing ran: the quota is 0"
+    );
+    assert!(book.holders.is_empty());
+
+    // The next round skips the closed pool without a create and takes the next rung.
+    let outcome = d.handle_message(&message("m2", WAKE_BODY, 1)).await;
+    assert_eq!(outcome, Outcome::Admitted(1));
+    let record = w.store.record(id).unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    let attempt = record.current_attempt().unwrap();
+    assert_eq!(
+        (attempt.instance_type.as_str(), attempt.spot),
+        ("ml.g4dn.xlarge", true)
+    );
+    assert_eq!(w.creates(), 2, "one refused, one launched");
     assert_eq!(w.alerts_of(AlertKind::CapacityPressure), 1);
 }
 
