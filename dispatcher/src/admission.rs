@@ -223,7 +223,7 @@ where
 
     /// Requests left waiting mark their first pool under pressure; the first to do so in an
     /// episode sends the one `Training Capacity Pressure` alert for it.
-    async fn note_pressure(
+    pub(crate) async fn note_pressure(
         &self,
         live: &[(Uuid, Place)],
         admissions: &[Admission],

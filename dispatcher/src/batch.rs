@@ -3,6 +3,8 @@
 //! (ten rounds racing for the same waiting room would only conflict); then each message is
 //! settled from what the round did. A wake-up message only asks for the round.
 
+use std::collections::BTreeSet;
+
 use aws_lambda_events::event::sqs::SqsMessage;
 use futures::future::join_all;
 use tracing::{Instrument, Span, info_span, warn};
@@ -10,6 +12,8 @@ use trainq_common::naming::request_id_for_message;
 use trainq_common::ports::{AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService};
 use trainq_common::relaunch::is_wake;
 use trainq_common::request::{parse, peek_request_id, validate};
+use trainq_common::scheduling::{Place, Pool};
+use trainq_common::time_util::now_epoch_ms;
 use uuid::Uuid;
 
 use crate::admission::{Round, Stop};
@@ -19,8 +23,8 @@ use crate::{Dispatcher, Outcome};
 enum Step {
     /// Nothing more to do for it.
     Done(Outcome),
-    /// Its request waits; the round decides.
-    Waiting(Uuid),
+    /// Its request waits at this place; the round decides.
+    Waiting(Uuid, Place),
     /// A wake-up: it asked for the round.
     Wake,
 }
@@ -36,9 +40,7 @@ where
     /// The outcome of every message, in order.
     pub(crate) async fn handle_messages(&self, messages: &[SqsMessage]) -> Vec<Outcome> {
         let taken: Vec<(Span, Step)> = join_all(messages.iter().map(|m| self.take_in(m))).await;
-        let wants_round = taken
-            .iter()
-            .any(|(_, step)| matches!(step, Step::Waiting(_) | Step::Wake));
+        let wants_round = self.wants_round(&taken).await;
         let round = if wants_round {
             // Boxed: the round's future is deep, and the batch's would nest it in every
             // message's (past the compiler's type-layout depth in the binary).
@@ -89,9 +91,9 @@ where
         let step = async {
             match checked {
                 Ok(valid) => match self.enqueue(valid, message).await {
-                    Ok((id, job_name)) => {
+                    Ok((id, job_name, place)) => {
                         Span::current().record("job_name", job_name.as_str());
-                        Step::Waiting(id)
+                        Step::Waiting(id, place)
                     }
                     Err(outcome) => Step::Done(outcome),
                 },
@@ -108,7 +110,7 @@ where
         let request_id = match step {
             Step::Done(outcome) => return outcome,
             Step::Wake => return Outcome::Admitted(round.launched.len()),
-            Step::Waiting(id) => id,
+            Step::Waiting(id, _) => id,
         };
         if let Some(job_name) = round.launched_job(request_id) {
             return Outcome::Launched {
@@ -126,6 +128,48 @@ where
             Some(Stop::Failed(cause)) => Outcome::Retry(cause.clone()),
             Some(Stop::MoreToAdmit) | None => Outcome::Queued,
         }
+    }
+
+    /// Whether the batch needs a round: a wake-up asked for one, or a request it queued may
+    /// fit a pool now. When every pool the new requests may use is full, nobody can be
+    /// admitted into them (whoever frees a slot wakes the dispatcher), so the round — a look
+    /// at the whole waiting room — is saved; only a new pressure episode is announced.
+    async fn wants_round(&self, taken: &[(Span, Step)]) -> bool {
+        if taken.iter().any(|(_, step)| matches!(step, Step::Wake)) {
+            return true;
+        }
+        let live: Vec<(Uuid, Place)> = taken
+            .iter()
+            .filter_map(|(_, step)| match step {
+                Step::Waiting(id, place) => Some((*id, place.clone())),
+                _ => None,
+            })
+            .collect();
+        if live.is_empty() {
+            return false;
+        }
+        let pools: Vec<Pool> = live
+            .iter()
+            .flat_map(|(_, p)| p.pools.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let Ok(books) = self.ledger.pools(&pools).await else {
+            return true; // the round will say what is wrong
+        };
+        let now = now_epoch_ms();
+        let scheduler = &self.config.scheduler;
+        let fits = live.iter().any(|(_, place)| {
+            place.pools.iter().any(|pool| {
+                let book = books.get(pool).cloned().unwrap_or_default();
+                book.capacity(scheduler.limit(pool), now)
+                    .fits(place.instance_count)
+            })
+        });
+        if !fits {
+            self.note_pressure(&live, &[], &books, now).await;
+        }
+        fits
     }
 
     /// A round cut short continues: at once by a wake-up when more fits, after a delay when

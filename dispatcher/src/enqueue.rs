@@ -26,8 +26,9 @@ use crate::{Dispatcher, Outcome, receive_count};
 
 /// What a message's request needs after its claim.
 enum Claimed {
-    /// It waits in the waiting room (with its attempt's job name): a round decides.
-    Waiting(Uuid, String),
+    /// It waits in the waiting room (with its attempt's job name and its place): a round
+    /// decides.
+    Waiting(Uuid, String, Place),
     /// Its launch was abandoned mid-way: this delivery finishes it.
     Resume(Box<JobRecord>),
 }
@@ -41,15 +42,16 @@ where
     L: CapacityLedger,
 {
     /// A valid request's message: into the waiting room (or on with an abandoned launch).
-    /// `Ok` with the request id and its job name when it waits for the batch's round.
+    /// `Ok` with the request id, its job name and its place when it waits for the batch's
+    /// round.
     pub(crate) async fn enqueue(
         &self,
         valid: ValidRequest,
         message: &SqsMessage,
-    ) -> Result<(Uuid, String), Outcome> {
+    ) -> Result<(Uuid, String, Place), Outcome> {
         match self.claim(&valid, message).await? {
             Claimed::Resume(record) => Err(self.resume(*record).await),
-            Claimed::Waiting(id, job_name) => Ok((id, job_name)),
+            Claimed::Waiting(id, job_name, place) => Ok((id, job_name, place)),
         }
     }
 
@@ -99,7 +101,7 @@ where
             .enqueue(place)
             .map_err(|e| Outcome::Retry(ServiceError::Permanent(e.to_string())))?;
         let existing = match self.store.put_new(&record).await {
-            Ok(Write::Written) => return Ok(waiting(&record)),
+            Ok(Write::Written) => return waiting(&record),
             Ok(Write::Conflict(Some(existing))) => *existing,
             Ok(Write::Conflict(None)) => {
                 return Err(Outcome::Retry(ServiceError::Transient(
@@ -183,7 +185,7 @@ where
         valid: &ValidRequest,
     ) -> Result<Claimed, Outcome> {
         match record.state {
-            JobState::Queued => return Ok(waiting(&record)),
+            JobState::Queued => return waiting(&record),
             JobState::Launching if record.lease_until.is_some_and(|u| u > now_epoch_s()) => {
                 return Err(Outcome::Busy);
             }
@@ -210,7 +212,7 @@ where
         self.place(&mut record)?;
         let expected = record.next_version();
         match self.store.put_if_version(&record, expected).await {
-            Ok(Write::Written) => Ok(waiting(&record)),
+            Ok(Write::Written) => waiting(&record),
             // Someone else moved the record between our read and write: they own it now.
             Ok(Write::Conflict(_)) => Err(Outcome::Busy),
             Err(e) => Err(Outcome::Retry(e)),
@@ -218,12 +220,19 @@ where
     }
 }
 
-fn waiting(record: &JobRecord) -> Claimed {
+/// A `Queued` record as the batch's round needs it (it always has its place:
+/// `JobRecord::enqueue` sets it).
+fn waiting(record: &JobRecord) -> Result<Claimed, Outcome> {
     let job_name = record
         .current_attempt()
         .map(|a| a.job_name.clone())
         .unwrap_or_default();
-    Claimed::Waiting(record.request_id, job_name)
+    let place = record.waiting.clone().ok_or_else(|| {
+        Outcome::Retry(ServiceError::Permanent(
+            "a queued record without its place".into(),
+        ))
+    })?;
+    Ok(Claimed::Waiting(record.request_id, job_name, place))
 }
 
 /// SQS `SentTimestamp` (epoch milliseconds) as RFC 3339.

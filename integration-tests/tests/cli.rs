@@ -462,3 +462,71 @@ async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status()
     assert_eq!(out.status.code(), Some(4));
     s.devstack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_and_status_show_the_waiting_room_and_the_pools() {
+    let s = Stack::start(|c| {
+        c.environment.insert(
+            "TRAINQ_POOL_LIMITS".into(),
+            "ml.g5.xlarge/spot=1, ml.g5.xlarge/on-demand=0".into(),
+        );
+    })
+    .await;
+    s.upload_data().await;
+    // A long job takes the one instance; the next request waits for it.
+    let long = s.trainq(
+        &[
+            &["submit"][..],
+            FLAGS,
+            &["--hp", "epochs=500", "--hp", "epoch_delay_ms=200"],
+        ]
+        .concat(),
+    );
+    let long_id = stdout(&long).trim().to_owned();
+    s.wait_state(&long_id, "InProgress").await;
+    let waiting_id = stdout(&s.trainq(&[&["submit"][..], FLAGS].concat()))
+        .trim()
+        .to_owned();
+    let record = s.wait_state(&waiting_id, "Queued").await;
+    assert_eq!(
+        record["waiting"]["pools"],
+        json!(["ml.g5.xlarge/spot", "ml.g5.xlarge/on-demand"])
+    );
+
+    let queue: Value = serde_json::from_slice(&s.trainq(&["queue", "--json"]).stdout).unwrap();
+    let first = &queue["waiting"][0];
+    assert_eq!(first["request_id"], json!(waiting_id), "{queue}");
+    // `trainq submit` asks for a manual production training: the second class.
+    assert_eq!(
+        (first["position"].clone(), first["class"].clone()),
+        (json!(1), json!(1))
+    );
+    assert!(stdout(&s.trainq(&["queue"])).contains(&waiting_id));
+
+    let status: Value = serde_json::from_slice(&s.trainq(&["status", "--json"]).stdout).unwrap();
+    let pool = status["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pool"] == "ml.g5.xlarge/spot")
+        .cloned()
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(
+        (
+            pool["in_use"].clone(),
+            pool["limit"].clone(),
+            pool["waiting"].clone()
+        ),
+        (json!(1), json!(1), json!(1)),
+        "{status}"
+    );
+    assert!(pool["pressure_since_ms"].is_number(), "{status}");
+    assert_eq!(status["requests_by_state"]["Queued"], json!(1));
+
+    // A waiting request is cancelled out of the waiting room.
+    assert!(s.trainq(&["jobs", "cancel", &waiting_id]).status.success());
+    s.wait_state(&waiting_id, "Cancelled").await;
+    assert!(stdout(&s.trainq(&["queue"])).contains("nobody waits"));
+    assert!(s.trainq(&["jobs", "cancel", &long_id]).status.success());
+    s.devstack.stop().await;
+}

@@ -193,6 +193,40 @@ async fn throttling_and_quotas_answer_as_aws_does() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_and_on_demand_quotas_are_separate_and_the_peak_is_counted() {
+    let w = World::new().await;
+    // AWS's quotas: "ml.m5.large for spot training job usage" apart from on-demand's.
+    w.set_faults(json!({"quotas": {"ml.m5.large/spot": 1, "ml.m5.large/on-demand": 2}}))
+        .await;
+    let code = |r: Result<_, aws_sdk_sagemaker::error::SdkError<CreateTrainingJobError>>| {
+        r.err()
+            .and_then(|e| e.into_service_error().code().map(str::to_owned))
+    };
+    assert_eq!(
+        code(create(&w, "tq-pool-s1", true, Some(7200)).send().await),
+        None
+    );
+    assert_eq!(
+        code(create(&w, "tq-pool-s2", true, Some(7200)).send().await).as_deref(),
+        Some("ResourceLimitExceeded"),
+        "one spot instance"
+    );
+    for name in ["tq-pool-d1", "tq-pool-d2"] {
+        assert_eq!(code(create(&w, name, false, None).send().await), None);
+    }
+    assert_eq!(
+        code(create(&w, "tq-pool-d3", false, None).send().await).as_deref(),
+        Some("ResourceLimitExceeded"),
+        "two on-demand instances"
+    );
+    let stats = w.stats().await;
+    assert_eq!(
+        stats["peak_running"],
+        json!({"ml.m5.large/spot": 1, "ml.m5.large/on-demand": 2})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_operations_are_forwarded_to_moto() {
     let w = World::new().await;
     let group = format!(

@@ -227,12 +227,23 @@ where
                     }
                     let ended_now = !ended_before && attempt_ended(&record, attempt);
                     let ended = ended_now.then(|| record.clone());
-                    let followed = self.after_write(before, record, retry).await;
-                    // After the retry's launch message (if any): its slot goes to the next in
-                    // line, and an older retry is in line by then.
-                    if let Some(record) = ended {
-                        self.attempt_ended(&record, attempt, true).await;
-                    }
+                    let followed = match (ended, retry.is_some()) {
+                        // The slot goes back while the model registers (a registration's
+                        // calls would keep it idle), not before: the registration starts at
+                        // once, as the lease it took expects.
+                        (Some(ended), false) => {
+                            let release = self.attempt_ended(&ended, attempt, true);
+                            futures::join!(self.after_write(before, record, retry), release).0
+                        }
+                        // A retry's launch message first, so the older retry is in line when
+                        // its own slot is offered.
+                        (Some(ended), true) => {
+                            let followed = self.after_write(before, record, retry).await;
+                            self.attempt_ended(&ended, attempt, true).await;
+                            followed
+                        }
+                        (None, _) => self.after_write(before, record, retry).await,
+                    };
                     return match followed {
                         Ok(()) => WatchOutcome::Applied(effect),
                         Err(e) => WatchOutcome::Retry(e),

@@ -78,16 +78,22 @@ pub(crate) fn of(o: &Observed, shape: &Shape) -> Figures {
         .count();
     let sweep: Vec<&Sent> = shape.sweep.iter().collect();
     let research = spans(o, &sweep);
-    // Requests waited until the last sweep request launched: the quota's busy interval.
+    // Requests wait from the moment the quota is first full until the last sweep request
+    // launches: the interval the scheduler, not the arrivals, decides the use of the quota.
     let last_launch = research
         .iter()
         .filter_map(|(_, s)| s.map(|(l, _)| l))
         .fold(0.0_f64, f64::max);
     let quota = f64::from(shape.quota);
+    let full_from = o
+        .running
+        .iter()
+        .find(|(_, n)| *n >= shape.quota)
+        .map_or(0.0, |(t, _)| *t);
     let busy: Vec<f64> = o
         .running
         .iter()
-        .filter(|(t, _)| *t >= shape.job.as_secs_f64() * 0.5 && *t <= last_launch)
+        .filter(|(t, _)| *t >= full_from && *t <= last_launch)
         .map(|(_, n)| f64::from(*n))
         .collect();
     let utilisation = busy.iter().sum::<f64>() / busy.len().max(1) as f64 / quota;
@@ -104,7 +110,10 @@ pub(crate) fn of(o: &Observed, shape: &Shape) -> Figures {
         .collect();
     waits.sort_by(f64::total_cmp);
 
-    let (jain, weight2_ratio) = fairness(&research);
+    // Shares are judged from the start: a customer whose requests were taken in first borrows
+    // the idle quota and pays it back through its decayed usage, so only the whole interval
+    // shows the share it is owed.
+    let (jain, weight2_ratio) = fairness(&research, 0.0);
     Figures {
         label: o.label.clone(),
         sent: all.len(),
@@ -121,9 +130,9 @@ pub(crate) fn of(o: &Observed, shape: &Shape) -> Figures {
 }
 
 /// Jain's index of the research customers' instance-seconds per unit of weight, and the
-/// weight-2 customer's share against the others', over the time every customer still had
-/// requests waiting (until the first one's last request launched).
-fn fairness(research: &[(String, Option<(f64, f64)>)]) -> (f64, f64) {
+/// weight-2 customer's share against the others', from `from` over the time every customer
+/// still had requests waiting (until the first one's last request launched).
+fn fairness(research: &[(String, Option<(f64, f64)>)], from: f64) -> (f64, f64) {
     let mut last: BTreeMap<&str, f64> = BTreeMap::new();
     for (c, span) in research {
         let l = span.map_or(f64::INFINITY, |(l, _)| l);
@@ -134,7 +143,7 @@ fn fairness(research: &[(String, Option<(f64, f64)>)]) -> (f64, f64) {
     let mut held: BTreeMap<&str, f64> = BTreeMap::new();
     for (c, span) in research {
         if let Some((l, e)) = span {
-            let overlap = (e.min(window) - l.max(0.0)).max(0.0);
+            let overlap = (e.min(window) - l.max(from)).max(0.0);
             *held.entry(c.as_str()).or_default() += overlap;
         }
     }

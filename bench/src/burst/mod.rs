@@ -5,9 +5,9 @@
 //! issue's targets go into `bench/results.md`.
 //!
 //! Settings (environment): `TRAINQ_BURST_BASELINE` (the previous release's binaries, built by
-//! `make burst`), `TRAINQ_BURST_SWEEP` (research requests, default 400),
+//! `make burst`), `TRAINQ_BURST_SWEEP` (research requests, default 200),
 //! `TRAINQ_BURST_RETRAINS` (production, default 20), `TRAINQ_BURST_QUOTA` (default 20),
-//! `TRAINQ_BURST_JOB_S` (seconds each job trains, default 10).
+//! `TRAINQ_BURST_JOB_S` (seconds each job trains, default 30).
 
 mod figures;
 mod report;
@@ -37,11 +37,11 @@ pub(crate) async fn run(workspace: &Path) -> Result<PathBuf, String> {
     )
     .into();
     let quota: u32 = setting("TRAINQ_BURST_QUOTA", 20);
-    let job_s: u64 = setting("TRAINQ_BURST_JOB_S", 10);
+    let job_s: u64 = setting("TRAINQ_BURST_JOB_S", 30);
     let shape = Shape {
         quota,
         job: Duration::from_secs(job_s),
-        sweep: workload::sweep(setting("TRAINQ_BURST_SWEEP", 400)),
+        sweep: workload::sweep(setting("TRAINQ_BURST_SWEEP", 200)),
         retrains: workload::retrains(setting("TRAINQ_BURST_RETRAINS", 20)),
         deadline: Duration::from_secs(1200),
     };
@@ -74,7 +74,14 @@ pub(crate) async fn run(workspace: &Path) -> Result<PathBuf, String> {
         ]),
     };
     let mut results = Vec::new();
-    for config in [&trainq, &previous] {
+    // `TRAINQ_BURST_ONLY=trainq` runs trainq's side alone and writes nothing (for tuning).
+    let only_trainq = setting("TRAINQ_BURST_ONLY", String::new()) == "trainq";
+    let sides: &[&SideConfig] = if only_trainq {
+        &[&trainq]
+    } else {
+        &[&trainq, &previous]
+    };
+    for config in sides.iter().copied() {
         eprintln!(
             "burst: {} — {} requests, quota {quota}, jobs of {job_s} s",
             config.label,
@@ -86,8 +93,9 @@ pub(crate) async fn run(workspace: &Path) -> Result<PathBuf, String> {
         results.push(figures);
     }
     let out = workspace.join("bench/results.md");
-    let section = report::section(&results, &shape);
-    report::write(&out, &section)?;
+    if !only_trainq {
+        report::write(&out, &report::section(&results, &shape))?;
+    }
     let failed: Vec<String> = figures::targets(&results[0], job_s as f64)
         .into_iter()
         .filter(|(_, met)| !met)

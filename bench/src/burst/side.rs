@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sagemaker::types::TrainingJobStatus;
+use futures::future::join_all;
 use serde_json::{Value, json};
 use trainq_common::JobRecord;
 use trainq_devstack::lambda::esm::Mapping;
@@ -13,6 +14,9 @@ use trainq_integration_tests::world::World;
 
 use super::workload::Sent;
 use crate::function::Instance;
+
+/// Dispatcher and watcher instances of each side, each with its own poller.
+const INSTANCES: usize = 3;
 
 /// How one side is started.
 pub(crate) struct SideConfig {
@@ -83,25 +87,35 @@ pub(crate) async fn run(side: &SideConfig, shape: &Shape) -> Result<Observed, St
     )
     .await;
     let env = env(&w, side);
-    let dispatcher = Instance::start("dispatcher", &side.dispatcher, &env).await?;
-    let watcher = Instance::start("watcher", &side.watcher, &env).await?;
+    // As Lambda scales a backlog out: several dispatchers and watchers, each fed by its own
+    // poller of the queue (the template's mappings allow 5 of each).
+    let mut dispatchers = Vec::new();
+    let mut watchers = Vec::new();
+    for i in 0..INSTANCES {
+        dispatchers
+            .push(Instance::start(&format!("dispatcher-{i}"), &side.dispatcher, &env).await?);
+        watchers.push(Instance::start(&format!("watcher-{i}"), &side.watcher, &env).await?);
+    }
     let reconciler = Instance::start("reconcile", &side.watcher, &env).await?;
     let started = Instant::now();
     let started_ms = trainq_common::time_util::now_epoch_ms();
     w.send_all(shape.sweep.iter().map(|s| s.body.as_str()))
         .await;
 
-    let requests = feed(&w, &w.names.queue_url, &w.names.queue_arn, &dispatcher);
-    let events = feed(
-        &w,
-        &w.names.events_queue_url,
-        &w.names.events_queue_arn,
-        &watcher,
+    let requests = join_all(
+        dispatchers
+            .iter()
+            .map(|d| feed(&w, &w.names.queue_url, &w.names.queue_arn, d)),
+    );
+    let events = join_all(
+        watchers
+            .iter()
+            .map(|f| feed(&w, &w.names.events_queue_url, &w.names.events_queue_arn, f)),
     );
     let drive = drive(&w, shape, &reconciler, started);
     let running = tokio::select! {
-        () = requests => return Err("the requests mapping stopped".into()),
-        () = events => return Err("the events mapping stopped".into()),
+        _ = requests => return Err("the requests mappings stopped".into()),
+        _ = events => return Err("the events mappings stopped".into()),
         result = drive => result?,
     };
     let elapsed = started.elapsed();
@@ -167,14 +181,14 @@ async fn drive(
             reconciler.invoke(&json!({"reconcile": true})).await?;
             next_reconcile = now + Duration::from_secs(5);
         }
-        let (running, done) = finish_due(w, shape.job).await;
+        let (running, done) = finish_due(w, shape).await;
         samples.push((started.elapsed().as_secs_f64(), running));
         if done > 0 {
             finished += done;
             last_progress = Instant::now();
         }
         let all_sent = retrains.len() == 0;
-        if all_sent && finished >= total {
+        if all_sent && finished >= total && all_ended(w, shape).await {
             return Ok(samples);
         }
         if all_sent && last_progress.elapsed() > Duration::from_secs(60) {
@@ -188,8 +202,25 @@ async fn drive(
     }
 }
 
-/// Completes every running job older than `job`; returns (instances running, jobs finished).
-async fn finish_due(w: &World, job: Duration) -> (u32, usize) {
+/// Whether every request's record has ended (its model registered, or otherwise terminal).
+async fn all_ended(w: &World, shape: &Shape) -> bool {
+    for s in shape.sweep.iter().chain(&shape.retrains) {
+        if !w.record(s.id).await.is_some_and(|r| r.state.is_terminal()) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Completes every running job that has trained its length; returns (instances running, jobs
+/// finished).
+async fn finish_due(w: &World, shape: &Shape) -> (u32, usize) {
+    let lengths: BTreeMap<uuid::Uuid, f64> = shape
+        .sweep
+        .iter()
+        .chain(&shape.retrains)
+        .map(|s| (s.id, s.length * shape.job.as_secs_f64()))
+        .collect();
     let mut running = 0;
     let mut due = Vec::new();
     let mut token = None;
@@ -208,11 +239,15 @@ async fn finish_due(w: &World, job: Duration) -> (u32, usize) {
         let now = aws_sdk_sagemaker::primitives::DateTime::from(std::time::SystemTime::now());
         for j in out.training_job_summaries() {
             running += 1;
+            let name = j.training_job_name().unwrap_or_default();
+            let length = trainq_common::naming::parse_job_name(name)
+                .and_then(|(id, _)| lengths.get(&id).copied())
+                .unwrap_or(shape.job.as_secs_f64());
             let age = j
                 .creation_time()
                 .map_or(0.0, |c| now.as_secs_f64() - c.as_secs_f64());
-            if age >= job.as_secs_f64() {
-                due.push(j.training_job_name().unwrap_or_default().to_owned());
+            if age >= length {
+                due.push((name.to_owned(), length.round() as u64));
             }
         }
         token = out.next_token().map(str::to_owned);
@@ -220,8 +255,7 @@ async fn finish_due(w: &World, job: Duration) -> (u32, usize) {
             break;
         }
     }
-    let secs = job.as_secs();
-    for name in &due {
+    for (name, secs) in &due {
         w.finish_job(
             name,
             json!({"status": "Completed", "billable_s": secs, "training_s": secs,

@@ -13,6 +13,9 @@ pub(crate) struct Sent {
     pub(crate) customer: String,
     /// The message body.
     pub(crate) body: String,
+    /// How long its job trains, as a share of the burst's job length (0.5–1.5, mean 1):
+    /// jobs of one length would all end together, a wave no real sweep makes.
+    pub(crate) length: f64,
 }
 
 /// Research customers, their share of the sweep (in tenths) and their fair-share weight.
@@ -54,22 +57,37 @@ fn request(customer: &str, production: bool, i: usize) -> Sent {
     if !production {
         body["experiment"] = json!({"id": format!("burst-{customer}"), "trial": i.to_string()});
     }
+    let length = 0.5 + (id.as_u128() % 1000) as f64 / 1000.0;
     Sent {
         id,
         customer: customer.to_owned(),
         body: body.to_string(),
+        length,
     }
 }
 
-/// `research` sweep requests split between the research customers, in the order they are
-/// sent (customer by customer, as sweeps are submitted).
+/// `research` sweep requests split between the research customers, interleaved as several
+/// customers' sweeps arrive together (one customer sent wholly first would borrow the idle
+/// quota and pay it back later, which the decayed usage is for, but which blurs the share a
+/// weight gives within the run).
 pub(crate) fn sweep(research: usize) -> Vec<Sent> {
-    RESEARCH
+    let mut queues: Vec<Vec<Sent>> = RESEARCH
         .iter()
-        .flat_map(|(customer, tenths, _)| {
-            (0..research * tenths / 10).map(move |i| request(customer, false, i))
+        .map(|(customer, tenths, _)| {
+            (0..research * tenths / 10)
+                .map(|i| request(customer, false, i))
+                .collect()
         })
-        .collect()
+        .collect();
+    let mut sent = Vec::new();
+    while queues.iter().any(|q| !q.is_empty()) {
+        for q in &mut queues {
+            if !q.is_empty() {
+                sent.push(q.remove(0));
+            }
+        }
+    }
+    sent
 }
 
 /// `n` production data-shift retrains of five customers.

@@ -155,6 +155,10 @@ async fn a_request_waiting_past_its_max_queue_s_expires_with_an_alert() {
     let two_minutes_ago = trainq_common::time_util::now_epoch_ms() - 120_000;
     d.handle_message(&sent("m2", &hurried, two_minutes_ago))
         .await;
+    // Its pool is full, so no round ran for it; the next one (a freed slot, the reconcile's
+    // wake-up) ends it.
+    assert_eq!(state(&w, 2), JobState::Queued);
+    d.handle_message(&message("wake", WAKE_BODY, 1)).await;
     let record = w.store.record(Uuid::from_u128(2)).unwrap();
     assert_eq!(record.state, JobState::Expired);
     assert!(
