@@ -45,8 +45,15 @@ impl World {
             .and_then(|r| r.split('/').next())
             .expect("an s3://bucket/prefix/ URI");
         self.ensure_bucket(bucket).await;
-        trainq_devstack::datasets::upload(&self.s3(), uri, seed, count)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        // moto's S3 now and then answers a PutObject under load with an empty 500: the upload
+        // is idempotent (same keys, same bytes), so it is tried again before the test fails.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match trainq_devstack::datasets::upload(&self.s3(), uri, seed, count).await {
+                Ok(_) => return,
+                Err(e) => last = e,
+            }
+        }
+        panic!("{last}");
     }
 }
