@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use trainq_common::JobRecord;
 use trainq_common::ports::JobStore;
+use trainq_common::record::Refusal;
 use trainq_common::state::JobState;
 use uuid::Uuid;
 
@@ -12,12 +13,31 @@ use crate::context::Context;
 use crate::error::{CliError, Status};
 
 /// Polls the record until it reaches a state no automatic step leaves; `Err` on timeout.
-pub async fn wait(ctx: &Context, id: Uuid, timeout: Duration) -> Result<JobRecord, CliError> {
+pub async fn wait(
+    ctx: &Context,
+    id: Uuid,
+    message_id: &str,
+    timeout: Duration,
+) -> Result<JobRecord, CliError> {
     let store = ctx.store();
     let started = Instant::now();
     let mut last: Option<(JobState, usize, Option<String>)> = None;
     loop {
-        if let Some(record) = store.get(id).await? {
+        let found = store.get(id).await?;
+        if let Some(refusal) = found.as_ref().and_then(|r| refused(r, message_id)) {
+            return Err(CliError::new(
+                Status::Unsuccessful,
+                format!("request {id} was refused: {}", refusal.reason),
+            )
+            .hint(format!(
+                "`trainq jobs show {id}` shows the request that owns the id"
+            )));
+        }
+        // A rejection of an earlier message under the id is not this message's answer.
+        let ours = found.filter(|r| {
+            r.state != JobState::Rejected || r.message_id.as_deref() == Some(message_id)
+        });
+        if let Some(record) = ours {
             let attempt = record.current_attempt();
             let now = (
                 record.state,
@@ -56,6 +76,14 @@ pub async fn wait(ctx: &Context, id: Uuid, timeout: Duration) -> Result<JobRecor
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// The refusal of `message_id` noted on `record`, if it was refused under the id.
+fn refused<'a>(record: &'a JobRecord, message_id: &str) -> Option<&'a Refusal> {
+    record
+        .refusals
+        .iter()
+        .find(|r| r.message_id.as_deref() == Some(message_id))
 }
 
 /// Whether a request ended as its submitter hoped.

@@ -1,5 +1,7 @@
 //! Alerts: events on the custom bus `trainq-alerts` with `source: trainq`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -27,6 +29,9 @@ pub enum AlertKind {
     RegistrationFailed,
     /// A request waited longer than its `max_queue_s` for capacity (the record ends `Expired`).
     RequestExpired,
+    /// A message reused a request id with different content; it was refused and the request
+    /// that owns the id goes on unchanged.
+    ConflictingRequest,
 }
 
 impl AlertKind {
@@ -41,6 +46,7 @@ impl AlertKind {
             Self::ModelHeldByGate => "Model Held By Gate",
             Self::RegistrationFailed => "Model Registration Failed",
             Self::RequestExpired => "Training Request Expired",
+            Self::ConflictingRequest => "Conflicting Request",
         }
     }
 }
@@ -60,6 +66,10 @@ pub struct AlertDetail {
     pub job_name: Option<String>,
     /// What happened, in words.
     pub reason: String,
+    /// The same as fields a person or a rule can act on (e.g. `sender`, `existing_digest`,
+    /// `refused_digest`); absent when there are none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, String>,
 }
 
 /// One alert to publish.
@@ -83,7 +93,19 @@ impl Alert {
                 registry: record.registry,
                 job_name: record.current_attempt().map(|a| a.job_name.clone()),
                 reason: reason.into(),
+                facts: BTreeMap::new(),
             },
         }
+    }
+
+    /// The alert with `facts` added.
+    pub fn with_facts<K: Into<String>, V: Into<String>>(
+        mut self,
+        facts: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.detail
+            .facts
+            .extend(facts.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
     }
 }

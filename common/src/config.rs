@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::policy::PolicyJson;
 use crate::registry::{MetricDefinition, Registries, RegistryConfig, RegistryKind, split_s3_uri};
+use crate::trust::{DataScope, RegistryTrust, Senders};
 
 /// A configuration variable that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -148,6 +150,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 format!("has an invalid bucket name `{bad}`"),
             ));
         }
+        let policy_var = var("POLICY");
+        let policy = match self.optional(&policy_var) {
+            None => PolicyJson::default(),
+            Some(json) => PolicyJson::parse(&policy_var, &json)?,
+        };
         let config = RegistryConfig {
             kind,
             ecr_registry: self.required(&var("ECR_REGISTRY"))?,
@@ -157,7 +164,15 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             checkpoint_s3_uri: self.s3_uri(&var("CHECKPOINT_S3_URI"))?,
             execution_role_arn: self.required(&var("ROLE_ARN"))?,
             model_package_group_prefix: self.group_prefix(&var("MODEL_GROUP_PREFIX"))?,
+            trust: RegistryTrust::new(
+                Senders::parse(&var("SENDERS"), &self.required(&var("SENDERS"))?)?,
+                self.data_scope(&var("DATA_PREFIX"))?,
+                policy.customer_senders(),
+                &policy_var,
+            )?,
+            approval: policy.approval(&policy_var)?,
         };
+        check_gate_metrics(&policy_var, &config)?;
         if !config.execution_role_arn.starts_with("arn:") {
             return Err(ConfigError::new(
                 &var("ROLE_ARN"),
@@ -165,6 +180,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ));
         }
         Ok(config)
+    }
+
+    /// `_DATA_PREFIX`: where a customer's data lives, if the registry says.
+    fn data_scope(&self, name: &str) -> Result<Option<DataScope>, ConfigError> {
+        self.optional(name)
+            .map(|t| DataScope::parse(name, &t))
+            .transpose()
     }
 
     /// A model package group prefix: 1–20 of `A-Za-z0-9-`, starting with a letter or digit
@@ -194,6 +216,38 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             )),
         }
     }
+}
+
+/// Every gate of the policy must name a metric some image of the registry reports: a gate on
+/// a metric no job reports would hold every model, silently.
+fn check_gate_metrics(variable: &str, config: &RegistryConfig) -> Result<(), ConfigError> {
+    let known: BTreeSet<&str> = config
+        .images
+        .values()
+        .flatten()
+        .map(|m| m.name.as_str())
+        .collect();
+    let policy = &config.approval;
+    let gates = policy.gate.iter().chain(
+        policy
+            .customers
+            .values()
+            .flat_map(|c| c.gate.iter().chain(c.projects.values())),
+    );
+    for gate in gates {
+        if !known.contains(gate.metric.as_str()) {
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "gates on `{}`, which no image of the {} registry reports (known: {})",
+                    gate.metric,
+                    config.kind,
+                    known.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `{"repository": ["metric", {"name": "m", "regex": "r"}], …}`: a bare metric name uses

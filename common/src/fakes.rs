@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use crate::alert::Alert;
+use crate::approval::Champion;
 use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
@@ -14,7 +15,7 @@ use crate::ports::{
     AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, Taken, TrainingService, Write,
 };
 use crate::record::JobRecord;
-use crate::registration::{ModelPackageSpec, describes_job};
+use crate::registration::{ApprovalStatus, ModelPackageSpec, describes_job, metrics_of};
 use crate::scheduling::{Holding, LearnedLimit, Place, Pool, PoolBook, Usage};
 use crate::state::JobState;
 
@@ -156,6 +157,43 @@ impl FakeModelRegistry {
             .map(|(_, s)| s.clone())
             .collect()
     }
+
+    /// Puts an `Approved` package of an earlier job in `group` (the model in service) with
+    /// final `metrics`; returns its ARN.
+    pub fn put_champion(&self, group: &str, metrics: &[(&str, f64)]) -> String {
+        let spec = ModelPackageSpec {
+            group: group.to_owned(),
+            group_description: String::new(),
+            group_tags: Vec::new(),
+            description: "tq-earlier-1: trained by trainq".to_owned(),
+            job_name: "tq-earlier-1".to_owned(),
+            client_token: String::new(),
+            image_uri: String::new(),
+            model_data_url: String::new(),
+            approval: ApprovalStatus::Approved,
+            metadata: metrics
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        format!("{}{k}", crate::registration::METRIC_KEY_PREFIX),
+                        v.to_string(),
+                    )
+                })
+                .collect(),
+            not_before_ms: 0,
+        };
+        self.groups
+            .lock()
+            .unwrap()
+            .insert(group.to_owned(), spec.clone());
+        let mut packages = self.packages.lock().unwrap();
+        let arn = format!(
+            "arn:aws:sagemaker:eu-west-1:000000000000:model-package/{group}/{}",
+            packages.len() + 1
+        );
+        packages.push((arn.clone(), spec));
+        arn
+    }
 }
 
 impl ModelRegistry for FakeModelRegistry {
@@ -198,6 +236,26 @@ impl ModelRegistry for FakeModelRegistry {
         );
         packages.push((arn.clone(), spec.clone()));
         Ok(arn)
+    }
+
+    async fn champion(
+        &self,
+        group: &str,
+        job_name: &str,
+    ) -> Result<Option<Champion>, ServiceError> {
+        let packages = self.packages.lock().unwrap();
+        Ok(packages
+            .iter()
+            .rev()
+            .find(|(_, s)| {
+                s.group == group
+                    && s.approval == ApprovalStatus::Approved
+                    && !describes_job(&s.description, job_name)
+            })
+            .map(|(arn, s)| Champion {
+                package_arn: arn.clone(),
+                metrics: metrics_of(&s.metadata),
+            }))
     }
 }
 

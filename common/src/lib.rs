@@ -6,6 +6,7 @@
 //! in-memory fakes (feature `fakes`) without compiling the SDK.
 
 pub mod alert;
+pub mod approval;
 pub mod aws_text;
 pub mod chaos;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod ladder;
 pub mod launch;
 pub mod metrics;
 pub mod naming;
+pub(crate) mod policy;
 pub mod ports;
 pub mod record;
 pub mod registration;
@@ -32,6 +34,7 @@ pub mod state;
 pub mod testing;
 pub mod time_util;
 pub mod tracking;
+pub mod trust;
 
 pub use error::ServiceError;
 pub use record::{Attempt, JobRecord};

@@ -7,6 +7,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::alert::Alert;
+use crate::approval::Champion;
 use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
@@ -102,6 +103,15 @@ pub trait ModelRegistry: Send + Sync {
         &self,
         spec: &ModelPackageSpec,
     ) -> impl Future<Output = Result<String, ServiceError>> + Send;
+
+    /// The model in service of `group`: its newest `Approved` package that is not
+    /// `job_name`'s own (an earlier try of this registration may have created that one), with
+    /// the metrics it was registered with. `None` when the group has none (or does not exist).
+    fn champion(
+        &self,
+        group: &str,
+        job_name: &str,
+    ) -> impl Future<Output = Result<Option<Champion>, ServiceError>> + Send;
 }
 
 /// Where alerts go.
@@ -278,6 +288,13 @@ impl<P: ModelRegistry + ?Sized> ModelRegistry for &P {
         spec: &ModelPackageSpec,
     ) -> impl Future<Output = Result<String, ServiceError>> + Send {
         (**self).create_package(spec)
+    }
+    fn champion(
+        &self,
+        group: &str,
+        job_name: &str,
+    ) -> impl Future<Output = Result<Option<Champion>, ServiceError>> + Send {
+        (**self).champion(group, job_name)
     }
 }
 

@@ -52,6 +52,18 @@ pub struct JobRecord {
     /// The SQS message id of the first delivery seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Who sent the request: SQS's `SenderId` of its message (an IAM user id, or a role id
+    /// and session), which decided what the request may reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// SHA-256 of the request as validated (its canonical JSON), or of the raw body of a
+    /// rejected one: what tells a true duplicate from a different request reusing the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
+    /// Messages refused under this request id, oldest first (at most [`MAX_REFUSALS`]): a
+    /// rejection a valid request took over, a conflicting or malformed request reusing the id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
     /// When the message was first sent to the queue (SQS `SentTimestamp`, RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enqueued_at: Option<String>,
@@ -80,6 +92,9 @@ pub struct JobRecord {
     /// The model package group it was registered in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_group: Option<String>,
+    /// What the approval gate checked (policy, request, champion), each with its figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate_checks: Vec<crate::approval::GateCheck>,
     /// The package's approval status when registered (`Approved`, `PendingManualApproval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_approval: Option<String>,
@@ -95,6 +110,28 @@ pub struct JobRecord {
     pub created_at: String,
     /// When the record last changed (RFC 3339): the sort key of the by-state index.
     pub updated_at: String,
+}
+
+/// How many refusals a record keeps (the oldest are dropped): a record must stay far below
+/// DynamoDB's 400 KB item limit whoever keeps sending under its id.
+pub const MAX_REFUSALS: usize = 20;
+
+/// A message refused under a record's request id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// When it was refused (RFC 3339).
+    pub at: String,
+    /// Its SQS message id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Its sender (`SenderId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// The digest of what it asked for (see [`JobRecord::request_digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 /// One training job launched (or being launched) for a request.
@@ -203,6 +240,9 @@ impl JobRecord {
             raw_body: None,
             reason: None,
             message_id: None,
+            sender: None,
+            request_digest: None,
+            refusals: Vec::new(),
             enqueued_at: None,
             attempts: Vec::new(),
             lease_until: None,
@@ -212,6 +252,7 @@ impl JobRecord {
             queue_order: None,
             model_package_arn: None,
             model_group: None,
+            gate_checks: Vec::new(),
             model_approval: None,
             spot_savings_pct: None,
             expires_at: None,
@@ -229,6 +270,35 @@ impl JobRecord {
         self.experiment_id = request.experiment.as_ref().map(|e| e.id.clone());
         self.request = Some(request);
         self
+    }
+
+    /// Notes a message refused under this record's id; the oldest notes go beyond
+    /// [`MAX_REFUSALS`]. A redelivery of a message already noted is not noted twice (the
+    /// answer is `false`).
+    pub fn note_refusal(&mut self, refusal: Refusal) -> bool {
+        let seen = refusal.message_id.is_some()
+            && self
+                .refusals
+                .iter()
+                .any(|r| r.message_id == refusal.message_id && r.reason == refusal.reason);
+        if seen {
+            return false;
+        }
+        self.refusals.push(refusal);
+        let excess = self.refusals.len().saturating_sub(MAX_REFUSALS);
+        self.refusals.drain(..excess);
+        true
+    }
+
+    /// This record as a refusal: a rejected record taken over by a valid request keeps it.
+    pub fn as_refusal(&self) -> Refusal {
+        Refusal {
+            at: self.updated_at.clone(),
+            message_id: self.message_id.clone(),
+            sender: self.sender.clone(),
+            digest: self.request_digest.clone(),
+            reason: self.reason.clone().unwrap_or_default(),
+        }
     }
 
     /// Keeps a rejected body, cut on a character boundary to [`RAW_BODY_KEEP_BYTES`].

@@ -1,17 +1,18 @@
 //! Model registration: where a completed request's model goes (a package group per registry,
-//! customer and project), what the package carries, and whether the request's approval gate
-//! lets it through. Pure: the watcher builds the spec here and hands it to the
+//! customer and project), what the package carries, and whether the policy's gate (see
+//! [`crate::approval`]) lets it through. Pure: the watcher builds the spec here and hands it to the
 //! [`crate::ports::ModelRegistry`] port.
 
 use std::collections::BTreeMap;
 
 use thiserror::Error;
 
+use crate::approval::{Champion, GateDecision, decide};
 use crate::aws_text;
 use crate::naming::{self, model_package_group_name};
 use crate::record::{Attempt, JobRecord};
 use crate::registry::RegistryConfig;
-use crate::request::Approval;
+use crate::request::TrainingRequest;
 
 /// SageMaker's limits on `CustomerMetadataProperties` (botocore's `CustomerMetadataMap`).
 const MAX_METADATA_ENTRIES: usize = 50;
@@ -22,6 +23,22 @@ const MAX_DESCRIPTION: usize = 1024;
 
 /// Prefix of the metadata keys that carry final metrics (`metric:validation:accuracy`).
 pub const METRIC_KEY_PREFIX: &str = "metric:";
+
+/// The final metrics a package was registered with, from its metadata (`metric:<name>`);
+/// values that are not numbers are left out.
+pub fn metrics_of<'a>(
+    metadata: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<String, f64> {
+    metadata
+        .into_iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix(METRIC_KEY_PREFIX)?.to_owned(),
+                v.parse().ok()?,
+            ))
+        })
+        .collect()
+}
 
 /// A model package's approval status, as SageMaker spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,45 +56,6 @@ impl ApprovalStatus {
             Self::Approved => "Approved",
             Self::PendingManualApproval => "PendingManualApproval",
         }
-    }
-}
-
-/// What the request's approval gate decided.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateDecision {
-    /// The status the package is registered with.
-    pub status: ApprovalStatus,
-    /// Why the gate held the model back (a `Model Held By Gate` alert); `None` when there was
-    /// no gate or it passed.
-    pub held: Option<String>,
-}
-
-/// Applies the gate: metric ≥ min → `Approved`; below it, or not reported → held for manual
-/// approval; no gate → `PendingManualApproval` (a person approves every ungated model).
-pub fn decide(gate: Option<&Approval>, metrics: &BTreeMap<String, f64>) -> GateDecision {
-    let Some(gate) = gate else {
-        return GateDecision {
-            status: ApprovalStatus::PendingManualApproval,
-            held: None,
-        };
-    };
-    let held = |why: String| GateDecision {
-        status: ApprovalStatus::PendingManualApproval,
-        held: Some(why),
-    };
-    match metrics.get(&gate.metric) {
-        Some(v) if v.is_finite() && *v >= gate.min => GateDecision {
-            status: ApprovalStatus::Approved,
-            held: None,
-        },
-        Some(v) => held(format!(
-            "`{}` = {v} is below the gate's minimum {}",
-            gate.metric, gate.min
-        )),
-        None => held(format!(
-            "`{}` was not reported by the job; the gate needs it ≥ {}",
-            gate.metric, gate.min
-        )),
     }
 }
 
@@ -142,10 +120,21 @@ pub fn completed_attempt(record: &JobRecord) -> Option<&Attempt> {
         .find(|a| a.status.as_deref() == Some("Completed"))
 }
 
-/// The package to register for a completed record, and the gate's decision.
+/// The model package group of `request` in `registry`.
+pub fn group_of(request: &TrainingRequest, registry: &RegistryConfig) -> String {
+    model_package_group_name(
+        &registry.model_package_group_prefix,
+        &request.customer,
+        &request.project,
+    )
+}
+
+/// The package to register for a completed record, and the gate's decision (`champion`: the
+/// group's model in service, when the policy compares with it).
 pub fn package_spec(
     record: &JobRecord,
     registry: &RegistryConfig,
+    champion: Option<&Champion>,
 ) -> Result<(ModelPackageSpec, GateDecision), RegistrationError> {
     let request = record
         .request
@@ -162,7 +151,15 @@ pub fn package_spec(
         .model_artifact
         .clone()
         .ok_or_else(|| RegistrationError::NoArtifact(attempt.job_name.clone()))?;
-    let decision = decide(request.approval.as_ref(), &attempt.final_metrics);
+    let gate = registry
+        .approval
+        .gate_for(&request.customer, &request.project);
+    let decision = decide(
+        gate,
+        request.approval.as_ref(),
+        &attempt.final_metrics,
+        champion,
+    );
 
     // Keys and values in the characters AWS accepts (no commas, quotes, `≥`…); the held
     // reason in full goes into the description, which allows punctuation and symbols.
@@ -194,15 +191,14 @@ pub fn package_spec(
     if let Some(why) = &decision.held {
         put("trainq:held-by-gate", why);
     }
+    if let Some(c) = decision.checks.iter().find_map(|c| c.champion.as_deref()) {
+        put("trainq:champion", c);
+    }
     for (name, value) in &attempt.final_metrics {
         put(&format!("{METRIC_KEY_PREFIX}{name}"), &value.to_string());
     }
 
-    let group = model_package_group_name(
-        &registry.model_package_group_prefix,
-        &request.customer,
-        &request.project,
-    );
+    let group = group_of(request, registry);
     let spec = ModelPackageSpec {
         group_description: format!(
             "trainq {} models of {}/{}",

@@ -1,6 +1,7 @@
 use uuid::Uuid;
 
 use super::*;
+use crate::approval::Champion;
 use crate::record::Attempt;
 use crate::request::parse;
 use crate::state::JobState;
@@ -28,36 +29,49 @@ fn gate(min: f64) -> serde_json::Value {
 }
 
 #[test]
-fn the_gate_approves_holds_or_leaves_it_to_a_person() {
-    let metrics = BTreeMap::from([("validation:accuracy".to_owned(), 0.96)]);
-    let g = |min| Approval {
-        metric: "validation:accuracy".into(),
-        min,
+fn the_registrys_policy_gates_and_the_champion_is_named_on_the_package() {
+    let registries = sample_registries();
+    // The production policy: accuracy ≥ 0.8, within 0.05 of the model in service.
+    let mut ungated = sample_request();
+    ungated.as_object_mut().unwrap().remove("approval");
+    let r = completed_record(ungated, &[("validation:accuracy", 0.85)]);
+    let (_, d) = package_spec(&r, &registries.production, None).unwrap();
+    assert_eq!(
+        d.status,
+        ApprovalStatus::Approved,
+        "no gate in the request: the policy's"
+    );
+    let r = completed_record(gate(-1e9), &[("validation:accuracy", 0.7)]);
+    let (spec, _) = package_spec(&r, &registries.production, None).unwrap();
+    assert_eq!(
+        spec.approval,
+        ApprovalStatus::PendingManualApproval,
+        "a request cannot loosen"
+    );
+    assert!(
+        spec.metadata["trainq:held-by-gate"].contains("policy"),
+        "{:?}",
+        spec.metadata
+    );
+    let champion = Champion {
+        package_arn:
+            "arn:aws:sagemaker:eu-west-1:111111111111:model-package/prod-acme-scratch-detect/3"
+                .into(),
+        metrics: BTreeMap::from([("validation:accuracy".to_owned(), 0.97)]),
     };
+    let r = completed_record(gate(0.85), &[("validation:accuracy", 0.9)]);
+    let (spec, d) = package_spec(&r, &registries.production, Some(&champion)).unwrap();
     assert_eq!(
-        decide(Some(&g(0.95)), &metrics).status,
-        ApprovalStatus::Approved
+        d.status,
+        ApprovalStatus::PendingManualApproval,
+        "0.9 < 0.97 − 0.05"
     );
-    assert_eq!(decide(Some(&g(0.96)), &metrics).held, None, "equal passes");
-    let below = decide(Some(&g(0.97)), &metrics);
-    assert_eq!(below.status, ApprovalStatus::PendingManualApproval);
+    assert_eq!(spec.metadata["trainq:champion"], champion.package_arn);
+    assert_eq!(d.checks.len(), 3, "policy, request, champion");
     assert!(
-        below
-            .held
-            .unwrap()
-            .contains("below the gate's minimum 0.97")
-    );
-    let missing = decide(Some(&g(0.5)), &BTreeMap::new());
-    assert!(missing.held.unwrap().contains("not reported"));
-    let nan = BTreeMap::from([("validation:accuracy".to_owned(), f64::NAN)]);
-    assert!(
-        decide(Some(&g(0.5)), &nan).held.is_some(),
-        "NaN never passes"
-    );
-    let none = decide(None, &metrics);
-    assert_eq!(
-        (none.status, none.held),
-        (ApprovalStatus::PendingManualApproval, None)
+        spec.description.contains("the model in service"),
+        "{}",
+        spec.description
     );
 }
 
@@ -65,7 +79,7 @@ fn the_gate_approves_holds_or_leaves_it_to_a_person() {
 fn the_spec_names_the_group_job_image_and_metadata() {
     let r = completed_record(gate(0.95), &[("validation:accuracy", 0.97)]);
     let registries = sample_registries();
-    let (spec, decision) = package_spec(&r, &registries.production).unwrap();
+    let (spec, decision) = package_spec(&r, &registries.production, None).unwrap();
     assert_eq!(spec.group, "prod-acme-scratch-detect");
     assert_eq!(spec.job_name, crate::naming::job_name(r.request_id, 2));
     assert!(describes_job(&spec.description, &spec.job_name));
@@ -92,12 +106,12 @@ fn the_spec_names_the_group_job_image_and_metadata() {
 fn research_models_go_to_research_groups_only() {
     let r = completed_record(sample_research_request(), &[]);
     let registries = sample_registries();
-    let (spec, _) = package_spec(&r, &registries.research).unwrap();
+    let (spec, _) = package_spec(&r, &registries.research, None).unwrap();
     assert!(spec.group.starts_with("research-"), "{}", spec.group);
     assert_eq!(spec.metadata["trainq:experiment"], "lr-sweep-7");
     assert!(spec.image_uri.starts_with("222222222222."));
     assert_eq!(
-        package_spec(&r, &registries.production).unwrap_err(),
+        package_spec(&r, &registries.production, None).unwrap_err(),
         RegistrationError::WrongRegistry {
             request: "research",
             given: "production"
@@ -112,7 +126,7 @@ fn metadata_keeps_to_sagemakers_limits() {
     let mut body = sample_request();
     body["dataset"]["version"] = serde_json::json!("v".repeat(128));
     let r = completed_record(body, &many);
-    let (spec, _) = package_spec(&r, &sample_registries().production).unwrap();
+    let (spec, _) = package_spec(&r, &sample_registries().production, None).unwrap();
     assert_eq!(spec.metadata.len(), 50);
     assert!(
         spec.metadata
@@ -128,17 +142,17 @@ fn a_record_without_what_registration_needs_says_why() {
     r.attempts[1].model_artifact = None;
     let reg = sample_registries();
     assert!(matches!(
-        package_spec(&r, &reg.production),
+        package_spec(&r, &reg.production, None),
         Err(RegistrationError::NoArtifact(_))
     ));
     r.attempts[1].status = Some("Failed".into());
     assert_eq!(
-        package_spec(&r, &reg.production).unwrap_err(),
+        package_spec(&r, &reg.production, None).unwrap_err(),
         RegistrationError::NoCompletedAttempt
     );
     r.request = None;
     assert_eq!(
-        package_spec(&r, &reg.production).unwrap_err(),
+        package_spec(&r, &reg.production, None).unwrap_err(),
         RegistrationError::NoRequest
     );
 }
@@ -148,7 +162,7 @@ fn what_aws_restricts_is_shaped_to_its_rules_and_free_text_goes_to_the_descripti
     let mut body = gate(0.95);
     body["experiment"] = serde_json::json!({"id": "lr-sweep-7", "trial": "lr=0.001,bs=32"});
     let r = completed_record(body, &[("validation:accuracy", 0.9)]);
-    let (spec, decision) = package_spec(&r, &sample_registries().production).unwrap();
+    let (spec, decision) = package_spec(&r, &sample_registries().production, None).unwrap();
     let why = decision.held.expect("held below the minimum");
     assert!(why.contains('`'), "the alert keeps its words: {why}");
     let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
@@ -165,7 +179,9 @@ fn what_aws_restricts_is_shaped_to_its_rules_and_free_text_goes_to_the_descripti
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-')
     );
-    let again = package_spec(&r, &sample_registries().production).unwrap().0;
+    let again = package_spec(&r, &sample_registries().production, None)
+        .unwrap()
+        .0;
     assert_eq!(
         again.client_token, spec.client_token,
         "a retried registration sends the same token"

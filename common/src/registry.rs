@@ -7,6 +7,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::ApprovalPolicy;
+use crate::trust::RegistryTrust;
+
 /// Which registry a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +81,7 @@ fn regex_escape(s: &str) -> String {
 }
 
 /// One registry's resources, read once at cold start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RegistryConfig {
     /// Which registry this is.
     pub kind: RegistryKind,
@@ -96,6 +99,10 @@ pub struct RegistryConfig {
     pub execution_role_arn: String,
     /// Prefix of this registry's model package group names.
     pub model_package_group_prefix: String,
+    /// Who may send this registry's requests, and where its customers' data may live.
+    pub trust: RegistryTrust,
+    /// The gates its models must pass to be approved without a person.
+    pub approval: ApprovalPolicy,
 }
 
 impl RegistryConfig {
@@ -111,7 +118,7 @@ impl RegistryConfig {
 }
 
 /// Both registries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Registries {
     /// The production registry.
     pub production: RegistryConfig,

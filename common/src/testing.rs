@@ -9,6 +9,20 @@ use serde_json::{Value, json};
 use crate::config::Env;
 use crate::registry::Registries;
 
+/// The production backend's sender id (an assumed role's session) in the samples.
+pub const PRODUCTION_SENDER: &str = "AROAPRODUCTIONBACKEND:backend";
+/// A researcher's sender id in the samples.
+pub const RESEARCH_SENDER: &str = "AROARESEARCHERS:alice";
+/// An on-call engineer's sender id in the samples: allowed to send to both registries.
+pub const ONCALL_SENDER: &str = "AIDAONCALLENGINEER";
+const PRODUCTION_SENDERS: &str = "AROAPRODUCTIONBACKEND:*, AIDAONCALLENGINEER";
+const RESEARCH_SENDERS: &str = "AROARESEARCHERS:*, AIDAONCALLENGINEER";
+/// Production approves a model at accuracy ≥ 0.8 and no more than 0.05 below the one in
+/// service; research at ≥ 0.5.
+const PRODUCTION_POLICY: &str =
+    r#"{"gate": {"metric": "validation:accuracy", "min": 0.8, "champion_margin": 0.05}}"#;
+const RESEARCH_POLICY: &str = r#"{"gate": {"metric": "validation:accuracy", "min": 0.5}}"#;
+
 /// A complete, valid environment for both registries.
 pub fn sample_env() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([
@@ -34,6 +48,9 @@ pub fn sample_env() -> BTreeMap<&'static str, &'static str> {
             "arn:aws:iam::111111111111:role/trainq-prod",
         ),
         ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", "prod"),
+        ("TRAINQ_PRODUCTION_SENDERS", PRODUCTION_SENDERS),
+        ("TRAINQ_PRODUCTION_DATA_PREFIX", "{customer}/"),
+        ("TRAINQ_PRODUCTION_POLICY", PRODUCTION_POLICY),
         (
             "TRAINQ_RESEARCH_ECR_REGISTRY",
             "222222222222.dkr.ecr.eu-west-1.amazonaws.com",
@@ -56,6 +73,9 @@ pub fn sample_env() -> BTreeMap<&'static str, &'static str> {
             "arn:aws:iam::222222222222:role/trainq-research",
         ),
         ("TRAINQ_RESEARCH_MODEL_GROUP_PREFIX", "research"),
+        ("TRAINQ_RESEARCH_SENDERS", RESEARCH_SENDERS),
+        ("TRAINQ_RESEARCH_DATA_PREFIX", "{customer}/"),
+        ("TRAINQ_RESEARCH_POLICY", RESEARCH_POLICY),
     ])
 }
 

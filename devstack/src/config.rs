@@ -36,6 +36,10 @@ pub struct DevstackConfig {
     pub images: BTreeMap<String, Vec<String>>,
     /// The functions' environment beyond what the stack provides (registries, timings).
     pub environment: BTreeMap<String, String>,
+    /// Access key id → the user id SQS reports as `SenderId` for messages it signs (an IAM
+    /// user's `AIDA…` or a role session's `AROA…:<session>`). Other keys stand for themselves.
+    #[serde(default)]
+    pub principals: BTreeMap<String, String>,
     /// Messages per invocation of the requests and job-events mappings (1–10).
     #[serde(default = "default_batch")]
     pub batch_size: i32,
@@ -134,8 +138,13 @@ impl DevstackConfig {
                     "ModelGroupPrefix",
                     env(&format!("{prefix}MODEL_GROUP_PREFIX")),
                 ),
+                ("Senders", env(&format!("{prefix}SENDERS")).replace(' ', "")),
+                ("DataPrefix", env(&format!("{prefix}DATA_PREFIX"))),
+                ("Policy", env(&format!("{prefix}POLICY"))),
             ] {
-                params.insert(format!("{registry}{name}"), value);
+                if !value.is_empty() {
+                    params.insert(format!("{registry}{name}"), value);
+                }
             }
         }
         params.extend(self.stack_parameters.clone());

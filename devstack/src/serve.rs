@@ -73,6 +73,9 @@ impl Devstack {
         let endpoint = LocalSageMaker::spawn_running(listener, &moto.url, runner)
             .await
             .map_err(|e| e.to_string())?;
+        for (access_key, user_id) in &config.principals {
+            endpoint.set_sender(access_key, user_id);
+        }
 
         // The stack goes through the front door too: CloudFormation's own checks (parameters
         // against the template, capabilities) apply before moto creates anything.

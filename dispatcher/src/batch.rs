@@ -17,7 +17,7 @@ use trainq_common::time_util::now_epoch_ms;
 use uuid::Uuid;
 
 use crate::admission::{Round, Stop};
-use crate::{Dispatcher, Outcome};
+use crate::{Dispatcher, Outcome, sender_of};
 
 /// Where a message stands after it was taken in.
 enum Step {
@@ -76,8 +76,18 @@ where
                 Uuid::new_v4()
             }
         };
-        let checked =
-            parse(body).and_then(|request| validate(request, &self.config.registries, fallback_id));
+        let registries = &self.config.registries;
+        let checked = parse(body)
+            .and_then(|request| validate(request, registries, fallback_id))
+            .and_then(|valid| {
+                let request = &valid.request;
+                registries.get(request.registry).trust.check_sender(
+                    request.registry,
+                    &request.customer,
+                    sender_of(message),
+                )?;
+                Ok(valid)
+            });
         let request_id = match &checked {
             Ok(valid) => valid.request_id,
             Err(_) => peek_request_id(body).unwrap_or(fallback_id),

@@ -14,7 +14,7 @@ use trainq_common::launch::Rung;
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService, Write,
 };
-use trainq_common::request::ValidRequest;
+use trainq_common::request::{ValidRequest, request_digest};
 use trainq_common::scheduling::Place;
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_ms, now_epoch_s, to_rfc3339};
@@ -22,7 +22,8 @@ use trainq_common::{Attempt, JobRecord, ServiceError};
 use uuid::Uuid;
 
 use crate::backoff::defer_delay_s;
-use crate::{Dispatcher, Outcome, receive_count};
+use crate::ids::Found;
+use crate::{Dispatcher, Outcome, receive_count, sender_of};
 
 /// What a message's request needs after its claim.
 enum Claimed {
@@ -85,6 +86,8 @@ where
         let mut record = JobRecord::new(valid.request_id, JobState::Received)
             .with_request(valid.request.clone());
         record.message_id = message.message_id.clone();
+        record.sender = sender_of(message).map(str::to_owned);
+        record.request_digest = Some(request_digest(&valid.request));
         record.enqueued_at = sent_at(message);
         let first = Rung::first(valid);
         record.attempts.push(Attempt::planned(
@@ -95,7 +98,7 @@ where
         ));
         let place = self.place_of(&record)?;
         if let Some(reason) = self.never_fits(&place) {
-            return Err(self.refuse_for_good(record, reason).await);
+            return Err(self.refuse_for_good(record, reason, message).await);
         }
         record
             .enqueue(place)
@@ -110,7 +113,10 @@ where
             }
             Err(e) => return Err(Outcome::Retry(e)),
         };
-        self.take_over(existing, valid).await
+        match self.meet(record, existing, message).await? {
+            Found::TakenOver(record) => waiting(&record),
+            Found::Same(existing) => self.take_over(existing, valid).await,
+        }
     }
 
     /// Why a queued record could never be admitted, if it could not: every pool it may start
@@ -140,13 +146,23 @@ where
     }
 
     /// Records a request that can never run `Failed` with `reason` and an alert.
-    async fn refuse_for_good(&self, mut record: JobRecord, reason: String) -> Outcome {
+    async fn refuse_for_good(
+        &self,
+        mut record: JobRecord,
+        reason: String,
+        message: &SqsMessage,
+    ) -> Outcome {
         if let Err(e) = record.transition(JobState::Failed) {
             return Outcome::Retry(ServiceError::Permanent(e.to_string()));
         }
         record.reason = Some(reason.clone());
         match self.store.put_new(&record).await {
             Ok(Write::Written) => {}
+            Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
+                if let Err(outcome) = self.meet(record.clone(), *existing, message).await {
+                    return outcome;
+                }
+            }
             // Already recorded (a redelivery): nothing more to say.
             Ok(Write::Conflict(Some(existing))) => return Outcome::Duplicate(existing.state),
             Ok(Write::Conflict(None)) => {

@@ -3,7 +3,8 @@
 //! the same code runs on in-memory fakes (unit tests), against moto and the local SageMaker
 //! endpoint (integration tests) and in AWS.
 //!
-//! Per message: parse → validate → record the request `Queued` in the waiting room
+//! Per message: parse → validate → check the sender (SQS's `SenderId`) against the registry's
+//! allow-list → record the request `Queued` in the waiting room
 //! (conditional write) → a round of admission: the waiting requests that fit the pools' free
 //! capacity, in order of priority class, fair share and age, each take a slot in the capacity
 //! ledger, are claimed `Launching` with a lease, and launched (CreateTrainingJob within the
@@ -16,6 +17,7 @@ mod backoff;
 mod batch;
 pub mod config;
 mod enqueue;
+mod ids;
 mod launch;
 mod outcome;
 mod reject;
@@ -83,6 +85,12 @@ where
         let mut outcomes = self.handle_messages(std::slice::from_ref(message)).await;
         outcomes.pop().unwrap_or(Outcome::Busy)
     }
+}
+
+/// SQS's `SenderId` of a message: who sent it (an IAM user id, or a role id and session).
+/// SQS sets it; nothing in the body can.
+pub(crate) fn sender_of(message: &SqsMessage) -> Option<&str> {
+    message.attributes.get("SenderId").map(String::as_str)
 }
 
 /// `ApproximateReceiveCount` of a message (1 on first delivery).

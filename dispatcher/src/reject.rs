@@ -4,17 +4,17 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::Value;
-use tracing::warn;
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService, Write,
 };
-use trainq_common::request::RequestError;
+use trainq_common::request::{RequestError, body_digest};
 use trainq_common::state::JobState;
 use trainq_common::{JobRecord, RegistryKind};
 use uuid::Uuid;
 
-use crate::{Dispatcher, Outcome};
+use crate::ids::{facts, refusal};
+use crate::{Dispatcher, Outcome, sender_of};
 
 impl<S, T, A, Q, L> Dispatcher<S, T, A, Q, L>
 where
@@ -35,6 +35,8 @@ where
         let mut record = JobRecord::new(request_id, JobState::Rejected);
         record.reason = Some(reason.clone());
         record.message_id = message.message_id.clone();
+        record.sender = sender_of(message).map(str::to_owned);
+        record.request_digest = Some(body_digest(body));
         record.keep_raw_body(body);
         record.expires_at = Some(
             trainq_common::time_util::now_epoch_s()
@@ -44,15 +46,38 @@ where
 
         match self.store.put_new(&record).await {
             Ok(Write::Written) => {}
-            Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
+            Ok(Write::Conflict(Some(existing)))
+                if existing.state == JobState::Rejected
+                    && existing.message_id == record.message_id =>
+            {
                 // A redelivery: the record is there; send the alert again in case the
                 // first delivery died before sending it.
             }
-            Ok(Write::Conflict(existing)) => {
-                warn!(
-                    existing_state = ?existing.map(|r| r.state),
-                    "a rejected message reuses the id of an existing request; that record is kept"
-                );
+            Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
+                // Another refused message under the id: the newest rejection is the record
+                // (what `submit --wait` looks for), the older ones its history.
+                record.refusals = existing.refusals.clone();
+                record.note_refusal(existing.as_refusal());
+                record.version = existing.version;
+                let expected = record.next_version();
+                match self.store.put_if_version(&record, expected).await {
+                    Ok(Write::Written) => {}
+                    Ok(Write::Conflict(_)) => return Outcome::Busy,
+                    Err(e) => return Outcome::Retry(e),
+                }
+            }
+            Ok(Write::Conflict(Some(existing))) => {
+                // A valid request owns the id: it is kept; the refusal is noted on it.
+                let refusal = refusal(message, record.request_digest.clone(), &reason);
+                let theirs = existing.request_digest.clone();
+                let alert = Alert::about(AlertKind::RequestRejected, &existing, reason.clone())
+                    .with_facts(facts(&refusal, theirs.as_deref()));
+                return self.note_and_alert(*existing, refusal, alert).await;
+            }
+            Ok(Write::Conflict(None)) => {
+                return Outcome::Retry(trainq_common::ServiceError::Transient(
+                    "record exists but could not be read".into(),
+                ));
             }
             Err(e) => return Outcome::Retry(e),
         }
@@ -61,7 +86,8 @@ where
         {
             return Outcome::Retry(e);
         }
-        let alert = Alert::about(AlertKind::RequestRejected, &record, reason.clone());
+        let alert = Alert::about(AlertKind::RequestRejected, &record, reason.clone())
+            .with_facts(record.sender.as_ref().map(|s| ("sender", s.clone())));
         match self.alerts.send(&alert).await {
             Ok(()) => Outcome::Rejected(reason),
             Err(e) => Outcome::Retry(e),

@@ -35,7 +35,13 @@ fn message(message_id: &str, body: &str) -> SqsMessage {
     m.message_id = Some(message_id.to_owned());
     m.receipt_handle = Some(format!("rh-{message_id}"));
     m.body = Some(body.to_owned());
-    m.attributes = HashMap::from([("ApproximateReceiveCount".to_owned(), "1".to_owned())]);
+    m.attributes = HashMap::from([
+        ("ApproximateReceiveCount".to_owned(), "1".to_owned()),
+        (
+            "SenderId".to_owned(),
+            trainq_common::testing::ONCALL_SENDER.to_owned(),
+        ),
+    ]);
     m
 }
 

@@ -28,6 +28,15 @@ pub struct TrainqClient {
     queue_url: String,
 }
 
+/// A request on its way: its id and the SQS message carrying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The request id.
+    pub request_id: Uuid,
+    /// The SQS message id.
+    pub message_id: String,
+}
+
 impl TrainqClient {
     /// A client for the requests queue at `queue_url`.
     pub fn new(sqs: Client, queue_url: impl Into<String>) -> Self {
@@ -41,19 +50,34 @@ impl TrainqClient {
     /// `dedupe_key`) when a key is given, else the request's own id, else a new one.
     pub async fn enqueue(
         &self,
-        mut request: TrainingRequest,
+        request: TrainingRequest,
         dedupe_key: Option<&str>,
     ) -> Result<Uuid, ServiceError> {
-        let id = client_request_id(&request, dedupe_key);
-        request.request_id = Some(id);
-        self.sqs
+        Ok(self.submit(request, dedupe_key).await?.request_id)
+    }
+
+    /// As [`Self::enqueue`], also returning the SQS message id: the record names the message
+    /// it took its request from (or, when it was refused, lists it among its refusals), which
+    /// is how a follower tells its own message's fate from an earlier one's under the id.
+    pub async fn submit(
+        &self,
+        mut request: TrainingRequest,
+        dedupe_key: Option<&str>,
+    ) -> Result<Submitted, ServiceError> {
+        let request_id = client_request_id(&request, dedupe_key);
+        request.request_id = Some(request_id);
+        let sent = self
+            .sqs
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body(&request)?)
             .send()
             .await
             .map_err(classify)?;
-        Ok(id)
+        Ok(Submitted {
+            request_id,
+            message_id: sent.message_id.unwrap_or_default(),
+        })
     }
 
     /// Enqueues many requests in batches of 10 (each gets an id as in [`Self::enqueue`],

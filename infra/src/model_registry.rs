@@ -13,8 +13,9 @@ use aws_sdk_sagemaker::types::{
     ModelPackageSortBy, SortOrder, Tag,
 };
 use trainq_common::ServiceError;
+use trainq_common::approval::Champion;
 use trainq_common::ports::ModelRegistry;
-use trainq_common::registration::{ModelPackageSpec, describes_job};
+use trainq_common::registration::{ModelPackageSpec, describes_job, metrics_of};
 
 use crate::errors::classify;
 
@@ -141,5 +142,57 @@ impl ModelRegistry for SageMakerModelRegistry {
         out.model_package_arn().map(str::to_owned).ok_or_else(|| {
             ServiceError::Transient("CreateModelPackage answered without an ARN".into())
         })
+    }
+
+    async fn champion(
+        &self,
+        group: &str,
+        job_name: &str,
+    ) -> Result<Option<Champion>, ServiceError> {
+        let listed = self
+            .client
+            .list_model_packages()
+            .model_package_group_name(group)
+            .model_approval_status(ModelApprovalStatus::Approved)
+            .sort_by(ModelPackageSortBy::CreationTime)
+            .sort_order(SortOrder::Descending)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(classify);
+        let listed = match listed {
+            Ok(out) => out,
+            Err(e) if says(&e, "does not exist") || matches!(e, ServiceError::NotFound(_)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        // Newest first; this job's own package (an earlier try) is not the one it replaces.
+        let Some(arn) = listed
+            .model_package_summary_list()
+            .iter()
+            .find(|s| {
+                !s.model_package_description()
+                    .is_some_and(|d| describes_job(d, job_name))
+            })
+            .and_then(|s| s.model_package_arn())
+        else {
+            return Ok(None);
+        };
+        let described = self
+            .client
+            .describe_model_package()
+            .model_package_name(arn)
+            .send()
+            .await
+            .map_err(classify)?;
+        let metrics = described
+            .customer_metadata_properties()
+            .map(metrics_of)
+            .unwrap_or_default();
+        Ok(Some(Champion {
+            package_arn: arn.to_owned(),
+            metrics,
+        }))
     }
 }

@@ -21,12 +21,17 @@ pub fn aws_parameters(prefix: &str, artifacts: &str) -> BTreeMap<String, String>
         ("ProductionDataBuckets", "acme-prod-data,acme-prod-data-2"),
         ("ProductionModelBucket", "acme-prod-models"),
         (
+            "ProductionSenders",
+            "AROAPRODUCTIONBACKEND:*,AIDAONCALLENGINEER",
+        ),
+        (
             "ResearchEcrRegistry",
             "222222222222.dkr.ecr.eu-west-1.amazonaws.com",
         ),
         ("ResearchImages", images),
         ("ResearchDataBuckets", "acme-research-data"),
         ("ResearchModelBucket", "acme-research-models"),
+        ("ResearchSenders", "AROARESEARCHERS:*,AIDAONCALLENGINEER"),
         ("DispatcherTimeout", "30"),
         ("AlertEmail", "oncall@example.com"),
     ]

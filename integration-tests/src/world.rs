@@ -15,7 +15,7 @@ use serde_json::Value;
 use trainq_common::config::Env;
 use trainq_common::naming::model_package_group_name;
 use trainq_common::ports::JobStore;
-use trainq_common::testing::sample_env;
+use trainq_common::testing::{self, sample_env};
 use trainq_common::{JobRecord, RegistryKind};
 use trainq_devstack::sagemaker::{LocalSageMaker, RunnerConfig, bind_loopback};
 use trainq_dispatcher::{Dispatcher, DispatcherConfig};
@@ -31,6 +31,14 @@ use crate::{moto, resources};
 
 /// Region of every test resource.
 pub const REGION: &str = "eu-west-1";
+
+/// Access keys of the world's principals and the user ids SQS reports as their `SenderId`:
+/// `testing` (the world's own calls) is the on-call engineer, allowed for both registries.
+pub const SENDERS: [(&str, &str); 3] = [
+    ("testing", testing::ONCALL_SENDER),
+    ("backend", testing::PRODUCTION_SENDER),
+    ("research", testing::RESEARCH_SENDER),
+];
 
 /// The dispatcher over the real adapters.
 pub type AwsDispatcher<S = DynamoJobStore> =
@@ -90,19 +98,12 @@ impl World {
     }
 
     async fn with_endpoint(endpoint: LocalSageMaker) -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "trainq-tests",
-            ))
-            .endpoint_url(endpoint.url())
-            .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .load()
-            .await;
+        // The world's own calls are the on-call engineer's (allowed for both registries);
+        // `sqs_as` sends as the others.
+        for (key, user_id) in SENDERS {
+            endpoint.set_sender(key, user_id);
+        }
+        let sdk = Self::sdk_as("testing", &endpoint.url()).await;
         let sagemaker = aws_sdk_sagemaker::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -120,6 +121,29 @@ impl World {
             http: reqwest::Client::new(),
             refusals_allowed: AtomicBool::new(false),
         }
+    }
+
+    /// An SDK configuration signing with `access_key`, through `front_door`.
+    async fn sdk_as(access_key: &str, front_door: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                access_key,
+                "testing",
+                None,
+                None,
+                "trainq-tests",
+            ))
+            .endpoint_url(front_door)
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .load()
+            .await
+    }
+
+    /// An SQS client that sends as the principal of `access_key` (see [`SENDERS`]; any other
+    /// key is a principal the registries do not know).
+    pub async fn sqs_as(&self, access_key: &str) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&Self::sdk_as(access_key, &self.endpoint.url()).await)
     }
 
     /// Says that this test sends calls AWS refuses on purpose: the world does not fail the

@@ -11,7 +11,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::ports::{AlertSink, JobStore, ModelRegistry, TrainingService};
-use trainq_common::registration::package_spec;
+use trainq_common::registration::{group_of, package_spec};
 use trainq_common::request::{parse, validate};
 use trainq_common::state::JobState;
 use trainq_common::testing::{sample_registries, sample_request, sample_research_request};
@@ -76,13 +76,13 @@ fn request() -> impl Strategy<Value = Value> {
                     "prod-data"
                 };
                 body["request_id"] = json!(Uuid::new_v4());
-                body["customer"] = json!(customer);
+                body["customer"] = json!(&customer);
                 body["project"] = json!(project);
                 body["dataset"]["version"] = json!(version);
                 body["dataset"]["channels"] = Value::Object(
                     channels
                         .into_iter()
-                        .map(|(k, v)| (k, json!(format!("s3://{bucket}/{v}"))))
+                        .map(|(k, v)| (k, json!(format!("s3://{bucket}/{customer}/{v}"))))
                         .collect(),
                 );
                 body["hyperparameters"] = Value::Object(
@@ -153,8 +153,14 @@ async fn calls_for(w: &World, body: &Value, accuracy: f64) -> Result<bool, Strin
         .put_new(&record)
         .await
         .map_err(|e| format!("PutItem: {e}"))?;
-    let (spec, decision) = package_spec(&record, registry).map_err(|e| e.to_string())?;
     let models = SageMakerModelRegistry::new(w.sagemaker.clone());
+    let request = record.request.as_ref().ok_or("no request")?;
+    let champion = models
+        .champion(&group_of(request, registry), &record.attempts[0].job_name)
+        .await
+        .map_err(|e| format!("ListModelPackages/DescribeModelPackage: {e}"))?;
+    let (spec, decision) =
+        package_spec(&record, registry, champion.as_ref()).map_err(|e| e.to_string())?;
     models
         .ensure_group(&spec)
         .await
@@ -164,13 +170,13 @@ async fn calls_for(w: &World, body: &Value, accuracy: f64) -> Result<bool, Strin
         .await
         .map_err(|e| format!("CreateModelPackage: {e}"))?;
     let alerts = EventBridgeAlerts::new(w.eventbridge.clone(), &w.names.alerts_bus);
-    let held = decision.held.unwrap_or_else(|| "no gate".into());
+    let held = decision.held.clone().unwrap_or_else(|| "no gate".into());
     for (kind, reason) in [
         (AlertKind::ModelRegistered, "registered".to_owned()),
         (AlertKind::ModelHeldByGate, held),
     ] {
         alerts
-            .send(&Alert::about(kind, &record, reason))
+            .send(&Alert::about(kind, &record, reason).with_facts(decision.facts()))
             .await
             .map_err(|e| format!("PutEvents: {e}"))?;
     }

@@ -156,13 +156,13 @@ async fn bad_data_fails_with_the_reason_the_program_wrote() {
     let s3 = w.s3();
     s3.put_object()
         .bucket("prod-data")
-        .key("broken/train/labels.csv")
+        .key("acme/broken/train/labels.csv")
         .body("file,label\npart-00000.pgm,7\n".as_bytes().to_vec().into())
         .send()
         .await
         .unwrap();
     let mut body = request(2, 0);
-    body["dataset"]["channels"] = json!({"train": "s3://prod-data/broken/train/"});
+    body["dataset"]["channels"] = json!({"train": "s3://prod-data/acme/broken/train/"});
     let id = w.launch(&body).await;
     let record = w.run_until(id, &[JobState::Failed], PATIENCE).await;
     let reason = record.reason.unwrap();

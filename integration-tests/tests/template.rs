@@ -47,6 +47,21 @@ async fn the_aws_template_gives_the_functions_what_their_code_expects() {
                 .ends_with(&format!("role/{prefix}-research-training"))
         );
         assert_eq!(registries.production.allowed_buckets.len(), 2);
+        // Who may send, and where data lives, reach both functions from the parameters.
+        assert_eq!(
+            registries.production.trust.senders.patterns(),
+            ["AROAPRODUCTIONBACKEND:*", "AIDAONCALLENGINEER"]
+        );
+        assert_eq!(
+            registries
+                .research
+                .trust
+                .data
+                .as_ref()
+                .map(|d| d.template()),
+            Some("{customer}/"),
+            "the template's default data prefix"
+        );
         if name == "dispatcher" {
             assert_eq!(
                 env["TRAINQ_LAUNCH_LEASE_S"], "180",

@@ -103,6 +103,75 @@ async fn a_model_below_its_gate_is_registered_pending_with_an_alert() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_not_the_request_approves_and_compares_with_the_model_in_service() {
+    let w = World::new().await;
+    let launch = |gate: Option<f64>| {
+        let mut body = fresh(sample_request());
+        match gate {
+            Some(min) => body["approval"] = json!({"metric": "validation:accuracy", "min": min}),
+            None => {
+                body.as_object_mut().unwrap().remove("approval");
+            }
+        }
+        body
+    };
+    // A request cannot loosen the policy (accuracy ≥ 0.8).
+    let loose = w.launch(&launch(Some(-1e9))).await;
+    complete(&w, loose, 0.5).await;
+    let record = w.record(loose).await.unwrap();
+    assert_eq!(
+        record.model_approval.as_deref(),
+        Some("PendingManualApproval")
+    );
+    assert!(record.reason.unwrap().contains("the policy's gate"));
+
+    // The first approved model is the one in service...
+    let first = w.launch(&launch(None)).await;
+    complete(&w, first, 0.98).await;
+    let champion = w.record(first).await.unwrap();
+    assert_eq!(champion.model_approval.as_deref(), Some("Approved"));
+    let champion_arn = champion.model_package_arn.unwrap();
+    // ...a model more than 0.05 worse is held, naming it...
+    let worse = w.launch(&launch(None)).await;
+    complete(&w, worse, 0.92).await;
+    let record = w.record(worse).await.unwrap();
+    assert_eq!(
+        record.model_approval.as_deref(),
+        Some("PendingManualApproval")
+    );
+    assert!(record.reason.unwrap().contains(&champion_arn));
+    let package = w
+        .describe_package(record.model_package_arn.as_deref().unwrap())
+        .await;
+    let metadata = package.customer_metadata_properties().unwrap();
+    assert_eq!(metadata["trainq:champion"], champion_arn);
+    // ...and one within the margin is approved.
+    let close = w.launch(&launch(None)).await;
+    complete(&w, close, 0.95).await;
+    let record = w.record(close).await.unwrap();
+    assert_eq!(
+        record.model_approval.as_deref(),
+        Some("Approved"),
+        "{:?}",
+        record.reason
+    );
+    let held = w.wait_for_alerts("Model Held By Gate", 2).await;
+    let facts: Vec<_> = held.iter().map(|a| a["detail"]["facts"].clone()).collect();
+    assert!(
+        facts
+            .iter()
+            .any(|f| f["failed_checks"] == "champion" && f["champion"] == json!(champion_arn)),
+        "{facts:?}"
+    );
+    assert!(
+        facts
+            .iter()
+            .any(|f| f["failed_checks"] == "policy" && f["value"] == "0.5"),
+        "{facts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn research_models_register_only_into_research_groups() {
     let w = World::new().await;
     let research = w.launch(&fresh(sample_research_request())).await;

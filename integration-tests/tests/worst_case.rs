@@ -23,7 +23,8 @@ fn longest_everything() -> Value {
     let channels: Map<String, Value> = (0..20)
         .map(|i| {
             let name = format!("ch{i:02}-{}", "n".repeat(59));
-            let uri = format!("s3://prod-data/{}/{i}/", "d".repeat(1000));
+            // Under the customer's prefix, as long as SageMaker allows (1,019 of 1,024).
+            let uri = format!("s3://prod-data/{}/{}/{i}/", "c".repeat(32), "d".repeat(967));
             (name, json!(uri))
         })
         .collect();

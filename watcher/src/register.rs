@@ -1,5 +1,6 @@
 //! Model registration of a completed request: one package per completed job, in the model
-//! package group of the request's own registry, approved or held by the request's gate.
+//! package group of the request's own registry, approved or held by the policy's gate
+//! (and the request's, which only tightens; see `trainq_common::approval`).
 //!
 //! Exactly one package, whatever the delivery pattern:
 //! - the watcher that records `Completed` takes a registration lease in the same write, so
@@ -12,13 +13,14 @@
 
 use tracing::{info, warn};
 use trainq_common::alert::{Alert, AlertKind};
+use trainq_common::approval::{Champion, GateDecision};
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
 };
-use trainq_common::registration::{GateDecision, completed_attempt, package_spec};
+use trainq_common::registration::{completed_attempt, group_of, package_spec};
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_s;
-use trainq_common::{JobRecord, ServiceError};
+use trainq_common::{JobRecord, RegistryConfig, ServiceError};
 
 use crate::{CONFLICT_ATTEMPTS, Watcher, notify};
 
@@ -97,7 +99,8 @@ where
         };
         let registry = self.config.registries.get(kind);
         let record = self.with_artifact(record).await?;
-        let (spec, decision) = match package_spec(&record, registry) {
+        let champion = self.champion(&record, registry).await?;
+        let (spec, decision) = match package_spec(&record, registry, champion.as_ref()) {
             Ok(found) => found,
             Err(e) => return Ok(Registration::Rejected(e.to_string())),
         };
@@ -118,6 +121,27 @@ where
             group: spec.group,
             decision,
         })
+    }
+
+    /// The group's model in service, when the policy's gate compares with it.
+    async fn champion(
+        &self,
+        record: &JobRecord,
+        registry: &RegistryConfig,
+    ) -> Result<Option<Champion>, ServiceError> {
+        let (Some(request), Some(attempt)) = (&record.request, completed_attempt(record)) else {
+            return Ok(None);
+        };
+        let compares = registry
+            .approval
+            .gate_for(&request.customer, &request.project)
+            .is_some_and(|g| g.champion_margin.is_some());
+        if !compares {
+            return Ok(None);
+        }
+        self.models
+            .champion(&group_of(request, registry), &attempt.job_name)
+            .await
     }
 
     /// The record with its completed attempt's artifact and metrics filled from
@@ -163,6 +187,7 @@ where
                     record.model_package_arn = Some(arn.clone());
                     record.model_group = Some(group.clone());
                     record.model_approval = Some(decision.status.as_str().into());
+                    record.gate_checks = decision.checks.clone();
                     record.reason = decision.held.clone();
                 }
                 Registration::Rejected(why) => {
@@ -197,7 +222,8 @@ fn registration_alert(record: &JobRecord, outcome: &Registration) -> Alert {
                 AlertKind::ModelHeldByGate,
                 record,
                 format!("{arn} is PendingManualApproval: {why}"),
-            ),
+            )
+            .with_facts(decision.facts()),
             None => Alert::about(
                 AlertKind::ModelRegistered,
                 record,

@@ -31,8 +31,8 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
         }
         return Ok(());
     }
-    TrainqClient::new(ctx.sqs(), &ctx.stack.requests_queue_url)
-        .enqueue(request, None)
+    let sent = TrainqClient::new(ctx.sqs(), &ctx.stack.requests_queue_url)
+        .submit(request, None)
         .await?;
     if !args.wait {
         if json {
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
         return Ok(());
     }
     eprintln!("request {id} sent; following it (Ctrl-C stops following, not the request)");
-    let record = follow::wait(ctx, id, args.timeout).await?;
+    let record = follow::wait(ctx, id, &sent.message_id, args.timeout).await?;
     if json {
         output::json(&record);
     } else {

@@ -53,7 +53,7 @@ pub(super) fn check_label(
 }
 
 /// A value quoted in an error, cut so one bad field cannot flood a log line or a record.
-pub(super) fn shorten(value: &str) -> String {
+pub(crate) fn shorten(value: &str) -> String {
     const MAX: usize = 80;
     if value.len() <= MAX {
         return value.to_owned();

@@ -4,11 +4,14 @@
 //! it against the registry it names (allow-lists, limits) and resolves its request id. Every
 //! error is a [`RequestError`] naming the field and the rule that failed.
 
+mod digest;
 mod ident;
 mod parse;
 mod schema;
 pub(crate) mod validate;
 
+pub use digest::{body_digest, request_digest};
+pub(crate) use ident::shorten;
 pub use parse::{MAX_MESSAGE_BYTES, parse, peek_request_id};
 pub use schema::{
     Approval, Dataset, Experiment, Prefer, Reason, Resources, RetryPolicy, SCHEMA_VERSION,

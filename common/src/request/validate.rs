@@ -222,7 +222,7 @@ fn check_dataset(
                 ),
             ));
         }
-        let Some((bucket, _)) = split_s3_uri(uri) else {
+        let Some((bucket, key)) = split_s3_uri(uri) else {
             return Err(RequestError::new(
                 field,
                 format!("must be an s3://bucket/prefix URI (got `{}`)", shorten(uri)),
@@ -238,13 +238,38 @@ fn check_dataset(
             return Err(RequestError::new(
                 field,
                 format!(
-                    "bucket `{bucket}` is not allowed for the {} registry{hint}",
-                    registry.kind
+                    "bucket `{bucket}` is not allowed for the {} registry{hint} (allowed: {})",
+                    registry.kind,
+                    list(&registry.allowed_buckets)
+                ),
+            ));
+        }
+        if let Some(scope) = &registry.trust.data
+            && !scope.contains(&request.customer, &request.project, key)
+        {
+            let prefix = scope.prefix(&request.customer, &request.project);
+            return Err(RequestError::new(
+                field,
+                format!(
+                    "`{}` is outside customer `{}`'s data: the {} registry keeps it under `s3://<bucket>/{prefix}` (buckets: {})",
+                    shorten(uri),
+                    request.customer,
+                    registry.kind,
+                    list(&registry.allowed_buckets)
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// The entries of an allow-list, for a refusal that says what would be accepted.
+fn list(items: &std::collections::BTreeSet<String>) -> String {
+    items
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_hyperparameters(request: &TrainingRequest) -> Result<(), RequestError> {

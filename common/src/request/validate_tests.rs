@@ -273,3 +273,25 @@ fn an_image_uri_longer_than_sagemaker_allows_is_refused_naming_the_field() {
     let request = parse(&body.to_string()).unwrap();
     assert!(validate(request, &registries, Uuid::nil()).is_ok());
 }
+
+#[test]
+fn data_outside_the_customers_prefix_is_refused_naming_where_it_may_live() {
+    let e = refused(
+        "dataset.channels.train",
+        json!("s3://prod-data/globex/train/"),
+    );
+    assert_eq!(e.field, "dataset.channels.train");
+    assert!(
+        e.rule.contains("outside customer `acme`'s data")
+            && e.rule.contains("s3://<bucket>/acme/")
+            && e.rule.contains("prod-data, prod-data-2"),
+        "{e}"
+    );
+    let e = refused(
+        "dataset.channels.train",
+        json!("s3://prod-data/acme/../globex/"),
+    );
+    assert!(e.rule.contains("outside"), "{e}");
+    let e = refused("dataset.channels.train", json!("s3://elsewhere/acme/"));
+    assert!(e.rule.contains("(allowed: prod-data, prod-data-2)"), "{e}");
+}

@@ -29,6 +29,7 @@ mod job;
 mod jobs;
 mod protocol;
 mod runner;
+mod sender_ids;
 mod validate;
 
 use std::net::SocketAddr;
@@ -60,6 +61,7 @@ struct Endpoint {
     events: events::EventPublisher,
     runner: Option<runner::Runner>,
     contract: Contract,
+    senders: sender_ids::SenderIds,
 }
 
 /// A running local SageMaker endpoint.
@@ -102,6 +104,7 @@ impl LocalSageMaker {
         let models = crate::contract::shared_models().map_err(std::io::Error::other)?;
         let endpoint = Arc::new(Endpoint {
             contract: Contract::new(models),
+            senders: sender_ids::SenderIds::default(),
             jobs: Mutex::new(Jobs::default()),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(Stats::default()),
@@ -131,6 +134,12 @@ impl LocalSageMaker {
     /// Calls signed with `access_key` are made as `identity` (its policies authorize each).
     pub fn set_identity(&self, access_key: &str, identity: crate::contract::iam::Identity) {
         self.state.contract.set_identity(access_key, identity);
+    }
+
+    /// Messages sent with `access_key` are reported by SQS as sent by `user_id` (their
+    /// `SenderId`), as AWS reports the user id of the key's principal.
+    pub fn set_sender(&self, access_key: &str, user_id: &str) {
+        self.state.senders.set_principal(access_key, user_id);
     }
 
     /// The contract check's counters so far.
@@ -242,8 +251,38 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
             protocol::ok(&value)
         }
         Some(Err(e)) => e.into_response(),
-        None => ep.forwarder.forward(parts, body).await,
+        None => match sender_ids::sqs_operation(&parts.headers) {
+            Some(op) => forward_sqs(&ep, op.to_owned(), parts, body).await,
+            None => ep.forwarder.forward(parts, body).await,
+        },
     }
+}
+
+/// Forwards an SQS call whose answer carries message ids, keeping `SenderId` as AWS sets it.
+async fn forward_sqs(
+    ep: &Endpoint,
+    operation: String,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Response {
+    let sender = ep.senders.sender_of(&parts.headers);
+    let in_flight = (operation != "ReceiveMessage").then(|| ep.senders.sending());
+    let (status, headers, answer) = match ep.forwarder.fetch(parts, body).await {
+        Ok(fetched) => fetched,
+        Err(response) => return response,
+    };
+    let answer = match (operation.as_str(), status.is_success()) {
+        ("ReceiveMessage", true) => ep.senders.rewrite_settled(answer).await,
+        (_, true) => {
+            if let Some(sender) = &sender {
+                ep.senders.remember(sender, &answer);
+            }
+            answer
+        }
+        _ => answer,
+    };
+    drop(in_flight);
+    forward::respond(status, &headers, answer)
 }
 
 /// `None` when the operation is not one this endpoint answers.

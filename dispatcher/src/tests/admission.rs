@@ -7,13 +7,6 @@ use super::*;
 /// One instance of g5 spot; the request's other rungs closed.
 const ONE_G5_SLOT: &str = "ml.g5.xlarge/spot=1, ml.g4dn.xlarge/spot=0, ml.g5.xlarge/on-demand=0";
 
-fn body(n: u128, change: impl FnOnce(&mut Value)) -> Value {
-    let mut b = sample_request();
-    b["request_id"] = json!(Uuid::from_u128(n).to_string());
-    change(&mut b);
-    b
-}
-
 /// A message sent at `sent_ms`.
 fn sent(id: &str, body: &Value, sent_ms: i64) -> SqsMessage {
     let mut m = message(id, &body.to_string(), 1);

@@ -15,13 +15,16 @@ use trainq_common::relaunch::WAKE_BODY;
 use trainq_common::request::peek_request_id;
 use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
-use trainq_common::testing::{env_from, sample_env, sample_request, sample_research_request};
+use trainq_common::testing::{
+    ONCALL_SENDER, env_from, sample_env, sample_request, sample_research_request,
+};
 use trainq_common::{JobRecord, ServiceError, naming};
 use uuid::Uuid;
 
 use super::*;
 
 mod admission;
+mod trust;
 
 #[derive(Default)]
 struct World {
@@ -83,7 +86,13 @@ impl World {
     }
 }
 
+/// A message from the on-call engineer (allowed to send to both registries).
 fn message(message_id: &str, body: &str, receive_count: u32) -> SqsMessage {
+    message_from(ONCALL_SENDER, message_id, body, receive_count)
+}
+
+/// A message SQS reports as sent by `sender`.
+fn message_from(sender: &str, message_id: &str, body: &str, receive_count: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(message_id.to_owned());
     m.receipt_handle = Some(format!("rh-{message_id}-{receive_count}"));
@@ -94,8 +103,17 @@ fn message(message_id: &str, body: &str, receive_count: u32) -> SqsMessage {
             receive_count.to_string(),
         ),
         ("SentTimestamp".to_owned(), "1795000000000".to_owned()),
+        ("SenderId".to_owned(), sender.to_owned()),
     ]);
     m
+}
+
+/// The sample production request with id `n`, changed by `change`.
+fn body(n: u128, change: impl FnOnce(&mut Value)) -> Value {
+    let mut b = sample_request();
+    b["request_id"] = json!(Uuid::from_u128(n).to_string());
+    change(&mut b);
+    b
 }
 
 fn batch(messages: Vec<SqsMessage>) -> SqsEvent {

@@ -48,6 +48,11 @@ impl World {
     }
 
     fn watcher(&self) -> FakeWatcher<'_> {
+        self.watcher_with(&[])
+    }
+
+    /// A watcher whose configuration has `overrides`.
+    fn watcher_with(&self, overrides: &[(&str, &str)]) -> FakeWatcher<'_> {
         Watcher::new(
             &self.store,
             &self.training,
@@ -55,7 +60,7 @@ impl World {
             &self.queue,
             &self.models,
             &self.ledger,
-            config(&[]),
+            config(overrides),
         )
     }
 

@@ -2,8 +2,8 @@
 
 use trainq_common::state::JobState;
 
-use super::{World, config};
-use crate::{ReconcileReport, Watcher};
+use super::World;
+use crate::ReconcileReport;
 
 /// Makes the record look untouched since long ago (older than the reconcile threshold).
 fn age(w: &World, change: impl FnOnce(&mut trainq_common::JobRecord)) {
@@ -109,15 +109,7 @@ async fn each_run_takes_at_most_the_configured_number_per_state() {
         other.request_id = uuid::Uuid::from_u128(1);
         other
     });
-    let watcher = Watcher::new(
-        &w.store,
-        &w.training,
-        &w.alerts,
-        &w.queue,
-        &w.models,
-        &w.ledger,
-        config(&[("TRAINQ_RECONCILE_MAX", "1")]),
-    );
+    let watcher = w.watcher_with(&[("TRAINQ_RECONCILE_MAX", "1")]);
     assert_eq!(watcher.reconcile().await, report(1, 1, 0));
     assert_eq!(w.launch_messages().len(), 1, "one launch message, not two");
 }

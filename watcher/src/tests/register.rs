@@ -5,6 +5,7 @@ use serde_json::json;
 use trainq_common::ServiceError;
 use trainq_common::alert::AlertKind;
 use trainq_common::naming::job_name;
+use trainq_common::registration::ApprovalStatus;
 use trainq_common::state::JobState;
 use trainq_common::tracking::Effect;
 
@@ -59,7 +60,7 @@ async fn a_model_that_passes_its_gate_is_registered_approved() {
 }
 
 #[tokio::test]
-async fn a_model_below_its_gate_is_held_with_an_alert() {
+async fn a_model_below_its_requests_gate_is_held_with_an_alert() {
     let w = completing(Some(0.95), 0.91);
     w.watcher()
         .handle_event(&event("Completed", "Completed", 30))
@@ -67,7 +68,10 @@ async fn a_model_below_its_gate_is_held_with_an_alert() {
     let r = w.record();
     assert_eq!(r.state, JobState::Registered);
     assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
-    assert!(r.reason.unwrap().contains("below the gate's minimum 0.95"));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("`validation:accuracy` = 0.91 misses the request's gate: it must be ≥ 0.95")
+    );
     assert_eq!(w.alerts.kinds(), [AlertKind::ModelHeldByGate]);
     let alert = &w.alerts.sent.lock().unwrap()[0];
     assert!(
@@ -75,18 +79,68 @@ async fn a_model_below_its_gate_is_held_with_an_alert() {
         "{}",
         alert.detail.reason
     );
+    assert_eq!(alert.detail.facts["failed_checks"], "request");
+    assert_eq!(alert.detail.facts["required"], "≥ 0.95");
+    assert_eq!(r.gate_checks.len(), 2, "the policy's and the request's");
 }
 
 #[tokio::test]
-async fn a_model_without_a_gate_waits_for_a_person() {
-    let w = completing(None, 0.5);
-    w.watcher()
+async fn the_policy_gates_a_request_that_sets_none_or_a_looser_one() {
+    for gate in [None, Some(-1e9)] {
+        let w = completing(gate, 0.5);
+        w.watcher()
+            .handle_event(&event("Completed", "Completed", 30))
+            .await;
+        let r = w.record();
+        assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
+        assert!(
+            r.reason
+                .unwrap()
+                .contains("the policy's gate: it must be ≥ 0.8")
+        );
+        assert_eq!(w.alerts.kinds(), [AlertKind::ModelHeldByGate]);
+    }
+}
+
+#[tokio::test]
+async fn without_a_policy_gate_a_person_approves_whatever_the_request_says() {
+    let w = completing(Some(0.5), 0.99);
+    w.watcher_with(&[("TRAINQ_PRODUCTION_POLICY", "{}")])
         .handle_event(&event("Completed", "Completed", 30))
         .await;
     let r = w.record();
     assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
     assert_eq!(r.reason, None);
     assert_eq!(w.alerts.kinds(), [AlertKind::ModelRegistered]);
+}
+
+#[tokio::test]
+async fn a_model_worse_than_the_one_in_service_is_held_naming_it() {
+    let w = completing(None, 0.90);
+    // The group's model in service: approved at 0.97 (the policy's margin is 0.05).
+    let arn = w
+        .models
+        .put_champion("prod-acme-scratch-detect", &[(ACCURACY, 0.97)]);
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let r = w.record();
+    assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
+    let why = r.reason.unwrap();
+    assert!(
+        why.contains(&format!("the model in service ({arn})")),
+        "{why}"
+    );
+    let alert = &w.alerts.sent.lock().unwrap()[0];
+    assert_eq!(alert.detail.facts["champion"], arn);
+    assert_eq!(alert.detail.facts["failed_checks"], "champion");
+    let package = w
+        .models
+        .packages_in("prod-acme-scratch-detect")
+        .pop()
+        .unwrap();
+    assert_eq!(package.metadata["trainq:champion"], arn);
+    assert_eq!(package.approval, ApprovalStatus::PendingManualApproval);
 }
 
 #[tokio::test]
