@@ -322,6 +322,15 @@ impl World {
 
     /// Sends request bodies to the requests queue, ten per SendMessageBatch.
     pub async fn send_all<'a>(&self, bodies: impl IntoIterator<Item = &'a str>) {
+        self.send_all_with(&self.sqs, bodies).await;
+    }
+
+    /// As [`Self::send_all`], with `sqs` (e.g. another principal's, [`Self::sqs_as`]).
+    pub async fn send_all_with<'a>(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        bodies: impl IntoIterator<Item = &'a str>,
+    ) {
         let bodies: Vec<&str> = bodies.into_iter().collect();
         for chunk in bodies.chunks(10) {
             let entries = chunk
@@ -335,8 +344,7 @@ impl World {
                         .expect("id and body set")
                 })
                 .collect();
-            self.sqs
-                .send_message_batch()
+            sqs.send_message_batch()
                 .queue_url(&self.names.queue_url)
                 .set_entries(Some(entries))
                 .send()

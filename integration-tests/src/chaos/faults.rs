@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use aws_sdk_sagemaker::types::TrainingJobStatus;
 use serde_json::json;
 use trainq_common::chaos;
-use uuid::Uuid;
 
-use super::{ChaosConfig, Figures, percent};
+use super::{ChaosConfig, Figures, Sent, percent};
 use crate::esm::{acknowledge, receive, to_event};
 use crate::world::{AwsDispatcher, AwsWatcher, World};
 
@@ -17,18 +16,25 @@ use crate::world::{AwsDispatcher, AwsWatcher, World};
 pub(super) async fn send_with_duplicates(
     w: &World,
     config: &ChaosConfig,
-    sent: &[(Uuid, String)],
+    sent: &[Sent],
     figures: &mut Figures,
 ) {
-    let mut bodies = Vec::new();
-    for (id, body) in sent {
-        let copies = 1 + percent(config.seed, "copies", &id.to_string()) % 3;
+    let (mut bodies, mut impostors) = (Vec::new(), Vec::new());
+    for s in sent {
+        let copies = 1 + percent(config.seed, "copies", &s.id.to_string()) % 3;
+        let to = if s.impostor {
+            &mut impostors
+        } else {
+            &mut bodies
+        };
         for _ in 0..copies {
-            bodies.push(body.as_str());
+            to.push(s.body.as_str());
         }
     }
-    figures.deliveries_sent = bodies.len();
+    figures.deliveries_sent = bodies.len() + impostors.len();
     w.send_all(bodies).await;
+    w.send_all_with(&w.sqs_as("research").await, impostors)
+        .await;
 }
 
 /// A few dispatcher invocations; one whose fault point fired "died": nothing acknowledged.

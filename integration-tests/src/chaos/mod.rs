@@ -3,7 +3,8 @@
 //! times, invocations dying between their steps, SageMaker throttling creates and enforcing a
 //! quota, state-change events duplicated, reordered and dropped, spot capacity lost — and then
 //! the promise checked: nothing lost, nothing doubled, every record equal to SageMaker's truth,
-//! one model package per registered request.
+//! one model package per registered request. A share of the production requests comes from a
+//! researcher's credentials (an impostor on the shared queue): none of them may launch.
 
 mod faults;
 mod report;
@@ -39,6 +40,8 @@ pub struct ChaosConfig {
     pub drop_pct: u64,
     /// Percent of jobs that lose their spot capacity.
     pub spot_loss_pct: u64,
+    /// Percent of production requests sent with a researcher's credentials.
+    pub impostor_pct: u64,
     /// Seed of every random choice.
     pub seed: u64,
     /// How long the run may take.
@@ -60,6 +63,7 @@ impl ChaosConfig {
             duplicate_pct: 20,
             drop_pct: 10,
             spot_loss_pct: 15,
+            impostor_pct: 10,
             seed: 20_261_124,
             deadline: Duration::from_secs(60 + requests as u64 * 2),
         }
@@ -81,11 +85,23 @@ pub(crate) fn percent(seed: u64, salt: &str, key: &str) -> u64 {
     (id.as_u128() % 100) as u64
 }
 
-/// The requests: two production for every research one, each with an id of its own.
-fn requests(config: &ChaosConfig) -> Vec<(Uuid, String)> {
+/// One request of the run.
+pub(crate) struct Sent {
+    /// Its id.
+    pub(crate) id: Uuid,
+    /// Its body.
+    pub(crate) body: String,
+    /// Sent with a researcher's credentials although it asks for production.
+    pub(crate) impostor: bool,
+}
+
+/// The requests: two production for every research one, each with an id of its own; a share
+/// of the production ones sent by a researcher.
+fn requests(config: &ChaosConfig) -> Vec<Sent> {
     (0..config.requests)
         .map(|i| {
-            let mut body = if i % 3 == 2 {
+            let research = i % 3 == 2;
+            let mut body = if research {
                 sample_research_request()
             } else {
                 sample_request()
@@ -93,7 +109,13 @@ fn requests(config: &ChaosConfig) -> Vec<(Uuid, String)> {
             let id = Uuid::new_v4();
             body["request_id"] = json!(id.to_string());
             body["hyperparameters"] = json!({"epochs": "3", "trial": i.to_string()});
-            (id, body.to_string())
+            let impostor =
+                !research && percent(config.seed, "impostor", &i.to_string()) < config.impostor_pct;
+            Sent {
+                id,
+                body: body.to_string(),
+                impostor,
+            }
         })
         .collect()
 }
@@ -124,7 +146,9 @@ pub async fn run(config: &ChaosConfig) -> Figures {
     ];
     let dispatcher = w.dispatcher_with(w.store(), w.dispatcher_config(&fast));
     let watcher = w.watcher_with(w.watcher_config(&fast));
-    let ids: BTreeSet<Uuid> = sent.iter().map(|(id, _)| *id).collect();
+    let ids: BTreeSet<Uuid> = sent.iter().map(|s| s.id).collect();
+    let impostors: BTreeSet<Uuid> = sent.iter().filter(|s| s.impostor).map(|s| s.id).collect();
+    figures.impostors = impostors.len();
     let mut finished: BTreeSet<String> = BTreeSet::new();
     let mut round = 0u64;
     loop {
@@ -167,6 +191,7 @@ pub async fn run(config: &ChaosConfig) -> Figures {
     figures.duration = started.elapsed();
     figures.endpoint = w.stats().await;
     verify::promise(&w, &ids, &mut figures).await;
+    verify::no_impostor_launched(&w, &impostors, &mut figures).await;
     figures
 }
 

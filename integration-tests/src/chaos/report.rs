@@ -13,6 +13,8 @@ pub struct Figures {
     pub requests: usize,
     /// Messages sent (each request one to three times).
     pub deliveries_sent: usize,
+    /// Production requests sent by a researcher (all must be rejected).
+    pub impostors: usize,
     /// Dispatcher invocations.
     pub dispatcher_invocations: usize,
     /// Watcher invocations on event batches.
@@ -69,6 +71,11 @@ impl fmt::Display for Figures {
             self.duration.as_secs_f64()
         )?;
         writeln!(f, "  deliveries sent            {}", self.deliveries_sent)?;
+        writeln!(
+            f,
+            "  impostors                  {} production requests from a researcher, all rejected unless a violation says otherwise",
+            self.impostors
+        )?;
         writeln!(
             f,
             "  invocations                {} dispatcher, {} watcher; {} died at a fault point ({} points fired)",

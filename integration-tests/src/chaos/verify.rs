@@ -211,3 +211,38 @@ pub(super) async fn promise(w: &World, ids: &BTreeSet<Uuid>, figures: &mut Figur
     }
     figures.packages = packages;
 }
+
+/// A production request sent by a researcher ends `Rejected` for its sender, with no job and
+/// no package.
+pub(super) async fn no_impostor_launched(
+    w: &World,
+    impostors: &BTreeSet<Uuid>,
+    figures: &mut Figures,
+) {
+    let records = records(w).await;
+    let jobs = w.training_jobs().await;
+    for id in impostors {
+        let record = records.get(id);
+        let refused = record.is_some_and(|r| {
+            r.state == JobState::Rejected
+                && r.reason
+                    .as_deref()
+                    .is_some_and(|why| why.starts_with("`(sender)`"))
+        });
+        if !refused {
+            figures.violations.push(format!(
+                "impostor {id} not rejected for its sender: {:?}",
+                record.map(|r| (r.state, r.reason.clone()))
+            ));
+        }
+        let launched = jobs
+            .iter()
+            .filter(|name| parse_job_name(name).is_some_and(|(owner, _)| owner == *id))
+            .count();
+        if launched > 0 || record.is_some_and(|r| r.model_package_arn.is_some()) {
+            figures.violations.push(format!(
+                "impostor {id} launched {launched} jobs or registered a model"
+            ));
+        }
+    }
+}
