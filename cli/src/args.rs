@@ -15,6 +15,7 @@ Examples:
   trainq jobs list --state Failed --since 24h
   trainq queue && trainq status
   trainq jobs show 5b0c0f4e-6a77-4c2a-9d55-0a6f3c1b2e10
+  trainq lineage 2026-11-20 --customer acme --project scratch-detect
   trainq dlq redrive --dry-run
   trainq models list --registry research
   trainq costs --since 7d --by project
@@ -63,6 +64,21 @@ pub enum Command {
     Status,
     /// The waiting room: requests waiting for capacity, in the order they will be admitted
     Queue,
+    /// The chain from what caused a request to its model: origin, data, attempts, package, gates
+    Lineage(LineageArgs),
+}
+
+/// `trainq lineage`.
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// A request id, a job name, a model package ARN, or a dedupe key (with --customer and --project)
+    pub what: String,
+    /// The customer of a dedupe key
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// The project of a dedupe key
+    #[arg(long)]
+    pub project: Option<String>,
 }
 
 /// `trainq submit`.

@@ -46,5 +46,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Costs(args) => commands::costs::run(&ctx, args.since, &args.by, json).await,
         Command::Status => commands::status::run(&ctx, json).await,
         Command::Queue => commands::queue::run(&ctx, json).await,
+        Command::Lineage(args) => {
+            commands::lineage::run(
+                &ctx,
+                &args.what,
+                args.customer.as_deref(),
+                args.project.as_deref(),
+                json,
+            )
+            .await
+        }
     }
 }

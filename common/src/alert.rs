@@ -32,6 +32,9 @@ pub enum AlertKind {
     /// A message reused a request id with different content; it was refused and the request
     /// that owns the id goes on unchanged.
     ConflictingRequest,
+    /// A model's manifest shows a breaking change against the model in service; it was
+    /// registered for a person to decide (never approved automatically).
+    ModelIncompatible,
 }
 
 impl AlertKind {
@@ -47,6 +50,7 @@ impl AlertKind {
             Self::RegistrationFailed => "Model Registration Failed",
             Self::RequestExpired => "Training Request Expired",
             Self::ConflictingRequest => "Conflicting Request",
+            Self::ModelIncompatible => "Model Incompatible",
         }
     }
 }

@@ -145,6 +145,8 @@ pub struct FakeModelRegistry {
     pub packages: Mutex<Vec<(String, ModelPackageSpec)>>,
     /// Errors to return from the next creates (of packages), in order.
     pub faults: Mutex<VecDeque<ServiceError>>,
+    /// `manifest.json` in each model artifact, by the artifact's S3 URI.
+    pub manifests: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl FakeModelRegistry {
@@ -161,6 +163,20 @@ impl FakeModelRegistry {
     /// Puts an `Approved` package of an earlier job in `group` (the model in service) with
     /// final `metrics`; returns its ARN.
     pub fn put_champion(&self, group: &str, metrics: &[(&str, f64)]) -> String {
+        self.put_champion_with(
+            group,
+            metrics,
+            "s3://models/tq-earlier-1/output/model.tar.gz",
+        )
+    }
+
+    /// As [`Self::put_champion`], its model at `model_data_url`.
+    pub fn put_champion_with(
+        &self,
+        group: &str,
+        metrics: &[(&str, f64)],
+        model_data_url: &str,
+    ) -> String {
         let spec = ModelPackageSpec {
             group: group.to_owned(),
             group_description: String::new(),
@@ -169,7 +185,7 @@ impl FakeModelRegistry {
             job_name: "tq-earlier-1".to_owned(),
             client_token: String::new(),
             image_uri: String::new(),
-            model_data_url: String::new(),
+            model_data_url: model_data_url.to_owned(),
             approval: ApprovalStatus::Approved,
             metadata: metrics
                 .iter()
@@ -255,7 +271,12 @@ impl ModelRegistry for FakeModelRegistry {
             .map(|(arn, s)| Champion {
                 package_arn: arn.clone(),
                 metrics: metrics_of(&s.metadata),
+                model_data_url: Some(s.model_data_url.clone()).filter(|u| !u.is_empty()),
             }))
+    }
+
+    async fn read_manifest(&self, model_data_url: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.manifests.lock().unwrap().get(model_data_url).cloned())
     }
 }
 

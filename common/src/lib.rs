@@ -18,6 +18,7 @@ pub mod fakes;
 pub mod instance_types;
 pub mod ladder;
 pub mod launch;
+pub mod manifest;
 pub mod metrics;
 pub mod naming;
 pub(crate) mod policy;

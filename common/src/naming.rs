@@ -70,6 +70,23 @@ pub fn client_request_id(
     }
 }
 
+/// Keys `request` by `dedupe_key`: its id becomes UUIDv5 of (customer, project, key) and the
+/// key is recorded in its `origin` (where the dispatcher checks that the two agree).
+pub fn apply_dedupe_key(request: &mut crate::request::TrainingRequest, dedupe_key: &str) {
+    request.request_id = Some(dedupe_request_id(
+        &request.customer,
+        &request.project,
+        dedupe_key,
+    ));
+    request
+        .origin
+        .get_or_insert(crate::request::Origin {
+            dedupe_key: None,
+            signal: None,
+        })
+        .dedupe_key = Some(dedupe_key.to_owned());
+}
+
 /// The checkpoint prefix of a request, shared by all its attempts so a retry resumes.
 pub fn checkpoint_uri(
     registry: &RegistryConfig,

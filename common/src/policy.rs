@@ -4,6 +4,7 @@
 //!
 //! ```json
 //! {"gate": {"metric": "validation:accuracy", "min": 0.9, "champion_margin": 0.02},
+//!  "manifest": "required",
 //!  "customers": {"acme": {"senders": ["AROAEXAMPLEBACKEND:acme-*"],
 //!                         "gate": {"metric": "validation:accuracy", "min": 0.95},
 //!                         "projects": {"scratch-detect": {"gate": {"metric": "validation:loss", "max": 0.2}}}}}}
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::approval::policy_json::GateJson;
-use crate::approval::{ApprovalPolicy, CustomerGates};
+use crate::approval::{ApprovalPolicy, CustomerGates, ManifestRule};
 use crate::config::ConfigError;
 
 /// The policy document.
@@ -23,6 +24,8 @@ use crate::config::ConfigError;
 pub(crate) struct PolicyJson {
     #[serde(default)]
     gate: Option<GateJson>,
+    #[serde(default)]
+    manifest: ManifestRule,
     #[serde(default)]
     customers: BTreeMap<String, CustomerJson>,
 }
@@ -93,6 +96,7 @@ impl PolicyJson {
         Ok(ApprovalPolicy {
             gate: gate(&self.gate, "gate")?,
             customers,
+            manifest: self.manifest,
         })
     }
 }

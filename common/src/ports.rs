@@ -112,6 +112,14 @@ pub trait ModelRegistry: Send + Sync {
         group: &str,
         job_name: &str,
     ) -> impl Future<Output = Result<Option<Champion>, ServiceError>> + Send;
+
+    /// The bytes of `manifest.json` in the model artifact at `model_data_url` (a
+    /// `model.tar.gz`); `None` when the artifact holds none (or does not exist). An artifact
+    /// that cannot be read for good is `Invalid` (the reason says why).
+    fn read_manifest(
+        &self,
+        model_data_url: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, ServiceError>> + Send;
 }
 
 /// Where alerts go.
@@ -295,6 +303,12 @@ impl<P: ModelRegistry + ?Sized> ModelRegistry for &P {
         job_name: &str,
     ) -> impl Future<Output = Result<Option<Champion>, ServiceError>> + Send {
         (**self).champion(group, job_name)
+    }
+    fn read_manifest(
+        &self,
+        model_data_url: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, ServiceError>> + Send {
+        (**self).read_manifest(model_data_url)
     }
 }
 

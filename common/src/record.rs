@@ -95,6 +95,12 @@ pub struct JobRecord {
     /// What the approval gate checked (policy, request, champion), each with its figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gate_checks: Vec<crate::approval::GateCheck>,
+    /// The model's manifest against the one in service's, when registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<crate::approval::Compatibility>,
+    /// `sha256:…` of the model's manifest, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     /// The package's approval status when registered (`Approved`, `PendingManualApproval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_approval: Option<String>,
@@ -253,6 +259,8 @@ impl JobRecord {
             model_package_arn: None,
             model_group: None,
             gate_checks: Vec::new(),
+            compatibility: None,
+            manifest_digest: None,
             model_approval: None,
             spot_savings_pct: None,
             expires_at: None,

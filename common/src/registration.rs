@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::approval::{Champion, GateDecision, decide};
+use crate::approval::{Champion, Compatibility, GateDecision, decide};
 use crate::aws_text;
 use crate::naming::{self, model_package_group_name};
 use crate::record::{Attempt, JobRecord};
@@ -129,12 +129,22 @@ pub fn group_of(request: &TrainingRequest, registry: &RegistryConfig) -> String 
     )
 }
 
-/// The package to register for a completed record, and the gate's decision (`champion`: the
-/// group's model in service, when the policy compares with it).
+/// What the watcher found out before registering a model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evidence {
+    /// The group's model in service.
+    pub champion: Option<Champion>,
+    /// The new model's manifest against the one in service's (`None`: not checked).
+    pub compatibility: Option<Compatibility>,
+    /// `sha256:…` of the new model's manifest.
+    pub manifest_digest: Option<String>,
+}
+
+/// The package to register for a completed record, and the gate's decision.
 pub fn package_spec(
     record: &JobRecord,
     registry: &RegistryConfig,
-    champion: Option<&Champion>,
+    evidence: &Evidence,
 ) -> Result<(ModelPackageSpec, GateDecision), RegistrationError> {
     let request = record
         .request
@@ -154,12 +164,15 @@ pub fn package_spec(
     let gate = registry
         .approval
         .gate_for(&request.customer, &request.project);
-    let decision = decide(
+    let mut decision = decide(
         gate,
         request.approval.as_ref(),
         &attempt.final_metrics,
-        champion,
+        evidence.champion.as_ref(),
     );
+    if let Some(verdict) = &evidence.compatibility {
+        decision = decision.with_compatibility(verdict.clone(), registry.approval.manifest);
+    }
 
     // Keys and values in the characters AWS accepts (no commas, quotes, `≥`…); the held
     // reason in full goes into the description, which allows punctuation and symbols.
@@ -181,6 +194,17 @@ pub fn package_spec(
     put("trainq:customer", &request.customer);
     put("trainq:project", &request.project);
     put("trainq:dataset-version", &request.dataset.version);
+    if let Some(origin) = &request.origin {
+        if let Some(key) = &origin.dedupe_key {
+            put("trainq:dedupe-key", key);
+        }
+        if let Some(signal) = &origin.signal {
+            put("trainq:signal", signal);
+        }
+    }
+    for (channel, digest) in &request.dataset.digests {
+        put(&format!("trainq:data-digest:{channel}"), digest);
+    }
     put("trainq:image", &request.image);
     if let Some(exp) = &request.experiment {
         put("trainq:experiment", &exp.id);
@@ -191,8 +215,14 @@ pub fn package_spec(
     if let Some(why) = &decision.held {
         put("trainq:held-by-gate", why);
     }
-    if let Some(c) = decision.checks.iter().find_map(|c| c.champion.as_deref()) {
-        put("trainq:champion", c);
+    if let Some(c) = evidence.champion.as_ref() {
+        put("trainq:champion", &c.package_arn);
+    }
+    if let Some(digest) = &evidence.manifest_digest {
+        put("trainq:manifest-digest", digest);
+    }
+    if let Some(verdict) = &decision.compatibility {
+        put("trainq:compatibility", &verdict.label());
     }
     for (name, value) in &attempt.final_metrics {
         put(&format!("{METRIC_KEY_PREFIX}{name}"), &value.to_string());

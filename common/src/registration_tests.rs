@@ -35,14 +35,14 @@ fn the_registrys_policy_gates_and_the_champion_is_named_on_the_package() {
     let mut ungated = sample_request();
     ungated.as_object_mut().unwrap().remove("approval");
     let r = completed_record(ungated, &[("validation:accuracy", 0.85)]);
-    let (_, d) = package_spec(&r, &registries.production, None).unwrap();
+    let (_, d) = package_spec(&r, &registries.production, &Evidence::default()).unwrap();
     assert_eq!(
         d.status,
         ApprovalStatus::Approved,
         "no gate in the request: the policy's"
     );
     let r = completed_record(gate(-1e9), &[("validation:accuracy", 0.7)]);
-    let (spec, _) = package_spec(&r, &registries.production, None).unwrap();
+    let (spec, _) = package_spec(&r, &registries.production, &Evidence::default()).unwrap();
     assert_eq!(
         spec.approval,
         ApprovalStatus::PendingManualApproval,
@@ -58,9 +58,18 @@ fn the_registrys_policy_gates_and_the_champion_is_named_on_the_package() {
             "arn:aws:sagemaker:eu-west-1:111111111111:model-package/prod-acme-scratch-detect/3"
                 .into(),
         metrics: BTreeMap::from([("validation:accuracy".to_owned(), 0.97)]),
+        model_data_url: None,
     };
     let r = completed_record(gate(0.85), &[("validation:accuracy", 0.9)]);
-    let (spec, d) = package_spec(&r, &registries.production, Some(&champion)).unwrap();
+    let (spec, d) = package_spec(
+        &r,
+        &registries.production,
+        &Evidence {
+            champion: Some(champion.clone()),
+            ..Evidence::default()
+        },
+    )
+    .unwrap();
     assert_eq!(
         d.status,
         ApprovalStatus::PendingManualApproval,
@@ -79,7 +88,7 @@ fn the_registrys_policy_gates_and_the_champion_is_named_on_the_package() {
 fn the_spec_names_the_group_job_image_and_metadata() {
     let r = completed_record(gate(0.95), &[("validation:accuracy", 0.97)]);
     let registries = sample_registries();
-    let (spec, decision) = package_spec(&r, &registries.production, None).unwrap();
+    let (spec, decision) = package_spec(&r, &registries.production, &Evidence::default()).unwrap();
     assert_eq!(spec.group, "prod-acme-scratch-detect");
     assert_eq!(spec.job_name, crate::naming::job_name(r.request_id, 2));
     assert!(describes_job(&spec.description, &spec.job_name));
@@ -106,12 +115,12 @@ fn the_spec_names_the_group_job_image_and_metadata() {
 fn research_models_go_to_research_groups_only() {
     let r = completed_record(sample_research_request(), &[]);
     let registries = sample_registries();
-    let (spec, _) = package_spec(&r, &registries.research, None).unwrap();
+    let (spec, _) = package_spec(&r, &registries.research, &Evidence::default()).unwrap();
     assert!(spec.group.starts_with("research-"), "{}", spec.group);
     assert_eq!(spec.metadata["trainq:experiment"], "lr-sweep-7");
     assert!(spec.image_uri.starts_with("222222222222."));
     assert_eq!(
-        package_spec(&r, &registries.production, None).unwrap_err(),
+        package_spec(&r, &registries.production, &Evidence::default()).unwrap_err(),
         RegistrationError::WrongRegistry {
             request: "research",
             given: "production"
@@ -126,7 +135,8 @@ fn metadata_keeps_to_sagemakers_limits() {
     let mut body = sample_request();
     body["dataset"]["version"] = serde_json::json!("v".repeat(128));
     let r = completed_record(body, &many);
-    let (spec, _) = package_spec(&r, &sample_registries().production, None).unwrap();
+    let (spec, _) =
+        package_spec(&r, &sample_registries().production, &Evidence::default()).unwrap();
     assert_eq!(spec.metadata.len(), 50);
     assert!(
         spec.metadata
@@ -142,17 +152,17 @@ fn a_record_without_what_registration_needs_says_why() {
     r.attempts[1].model_artifact = None;
     let reg = sample_registries();
     assert!(matches!(
-        package_spec(&r, &reg.production, None),
+        package_spec(&r, &reg.production, &Evidence::default()),
         Err(RegistrationError::NoArtifact(_))
     ));
     r.attempts[1].status = Some("Failed".into());
     assert_eq!(
-        package_spec(&r, &reg.production, None).unwrap_err(),
+        package_spec(&r, &reg.production, &Evidence::default()).unwrap_err(),
         RegistrationError::NoCompletedAttempt
     );
     r.request = None;
     assert_eq!(
-        package_spec(&r, &reg.production, None).unwrap_err(),
+        package_spec(&r, &reg.production, &Evidence::default()).unwrap_err(),
         RegistrationError::NoRequest
     );
 }
@@ -162,7 +172,8 @@ fn what_aws_restricts_is_shaped_to_its_rules_and_free_text_goes_to_the_descripti
     let mut body = gate(0.95);
     body["experiment"] = serde_json::json!({"id": "lr-sweep-7", "trial": "lr=0.001,bs=32"});
     let r = completed_record(body, &[("validation:accuracy", 0.9)]);
-    let (spec, decision) = package_spec(&r, &sample_registries().production, None).unwrap();
+    let (spec, decision) =
+        package_spec(&r, &sample_registries().production, &Evidence::default()).unwrap();
     let why = decision.held.expect("held below the minimum");
     assert!(why.contains('`'), "the alert keeps its words: {why}");
     let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
@@ -179,7 +190,7 @@ fn what_aws_restricts_is_shaped_to_its_rules_and_free_text_goes_to_the_descripti
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-')
     );
-    let again = package_spec(&r, &sample_registries().production, None)
+    let again = package_spec(&r, &sample_registries().production, &Evidence::default())
         .unwrap()
         .0;
     assert_eq!(

@@ -87,6 +87,17 @@ pub fn sample_registries() -> Registries {
         .expect("sample env is valid")
 }
 
+/// The manifest `examples/defect-trainer` writes (schema v1): the models of one group are
+/// compatible when they all carry it.
+pub fn sample_manifest() -> Value {
+    json!({"manifest_version": 1,
+        "format": {"name": "trainq-defect-mlp", "version": "1.0"},
+        "framework": {"name": "defect-trainer", "version": "0.1.0"},
+        "inputs": [{"name": "image", "dtype": "uint8", "shape": [32, 32, 1]}],
+        "outputs": [{"name": "scores", "dtype": "float32", "shape": [2]}],
+        "labels": ["ok", "scratch"]})
+}
+
 /// A valid production request body; tests change one field at a time.
 pub fn sample_request() -> Value {
     json!({

@@ -35,6 +35,7 @@ def enqueue(sqs, queue_url: str, request: dict, dedupe_key: str | None = None) -
     request = dict(request)
     if dedupe_key is not None:
         request["request_id"] = dedupe_request_id(request["customer"], request["project"], dedupe_key)
+        request.setdefault("origin", {})["dedupe_key"] = dedupe_key  # recorded for lineage
     request.setdefault("request_id", str(uuid.uuid4()))
     jsonschema.validate(request, SCHEMA)  # raises ValidationError naming the field
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(request))

@@ -12,7 +12,7 @@
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use trainq_common::naming::client_request_id;
+use trainq_common::naming::{apply_dedupe_key, client_request_id};
 use trainq_common::{ServiceError, TrainingRequest};
 use uuid::Uuid;
 
@@ -66,6 +66,9 @@ impl TrainqClient {
     ) -> Result<Submitted, ServiceError> {
         let request_id = client_request_id(&request, dedupe_key);
         request.request_id = Some(request_id);
+        if let Some(key) = dedupe_key {
+            apply_dedupe_key(&mut request, key);
+        }
         let sent = self
             .sqs
             .send_message()

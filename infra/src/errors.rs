@@ -33,6 +33,8 @@ const CONDITION: &[&str] = &[
     "TransactionConflictException",
 ];
 const NOT_FOUND: &[&str] = &[
+    "NoSuchKey",
+    "NoSuchBucket",
     "ResourceNotFound",
     "ResourceNotFoundException",
     "QueueDoesNotExist",

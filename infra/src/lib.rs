@@ -2,6 +2,7 @@
 //! errors into [`trainq_common::ServiceError`] at this boundary (see [`errors`]); nothing
 //! above it reads an error string.
 
+pub mod artifacts;
 pub mod aws;
 pub mod client;
 pub mod dynamo;

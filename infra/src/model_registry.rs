@@ -27,12 +27,14 @@ const RESPONSE_TYPES: &[&str] = &["application/json"];
 #[derive(Clone)]
 pub struct SageMakerModelRegistry {
     client: Client,
+    s3: aws_sdk_s3::Client,
 }
 
 impl SageMakerModelRegistry {
-    /// An adapter over `client`.
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    /// An adapter over `client`, reading model artifacts with `s3`
+    /// ([`crate::artifacts::s3_client`]).
+    pub fn new(client: Client, s3: aws_sdk_s3::Client) -> Self {
+        Self { client, s3 }
     }
 }
 
@@ -190,9 +192,19 @@ impl ModelRegistry for SageMakerModelRegistry {
             .customer_metadata_properties()
             .map(metrics_of)
             .unwrap_or_default();
+        let model_data_url = described
+            .inference_specification()
+            .and_then(|i| i.containers().first())
+            .and_then(|c| c.model_data_url())
+            .map(str::to_owned);
         Ok(Some(Champion {
             package_arn: arn.to_owned(),
             metrics,
+            model_data_url,
         }))
+    }
+
+    async fn read_manifest(&self, model_data_url: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        crate::artifacts::read_manifest(&self.s3, model_data_url).await
     }
 }

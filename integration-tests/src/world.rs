@@ -234,7 +234,10 @@ impl World {
             SageMakerTraining::new(self.sagemaker.clone()),
             EventBridgeAlerts::new(self.eventbridge.clone(), &self.names.alerts_bus),
             SqsRequestQueue::new(self.sqs.clone(), &self.names.queue_url),
-            SageMakerModelRegistry::new(self.sagemaker.clone()),
+            SageMakerModelRegistry::new(
+                self.sagemaker.clone(),
+                trainq_infra::artifacts::s3_client(&self.sdk),
+            ),
             self.ledger(),
             config,
         )
@@ -292,7 +295,24 @@ impl World {
     }
 
     /// Ends a running job on the local endpoint (`POST /_devstack/jobs/{name}/finish`).
-    pub async fn finish_job(&self, name: &str, finish: Value) {
+    pub async fn finish_job(&self, name: &str, mut finish: Value) {
+        // A completed job writes its model with the sample manifest unless the test says
+        // otherwise (`"manifest": null` for none).
+        if finish["status"] == "Completed" && finish.get("manifest").is_none() {
+            finish["manifest"] = testing::sample_manifest();
+        }
+        if !finish["manifest"].is_null() {
+            // The model goes where SageMaker would put it, in the registry's model bucket.
+            let described = self.describe_job(name).await;
+            let artifact = described
+                .model_artifacts()
+                .and_then(|a| a.s3_model_artifacts())
+                .unwrap_or_default()
+                .to_owned();
+            if let Some((bucket, _)) = trainq_common::registry::split_s3_uri(&artifact) {
+                self.ensure_bucket(bucket).await;
+            }
+        }
         let status = self
             .http
             .post(format!(

@@ -60,6 +60,20 @@ impl Stack {
     }
 
     /// Polls `jobs show --json` until the request is in `state`.
+    /// Sends `body` straight to the requests queue, as a backend would.
+    async fn send_raw(&self, body: &Value) {
+        let stack = self.devstack.stack();
+        let sdk =
+            trainq_devstack::stack::sdk_config(&stack.endpoints["default"], &stack.region).await;
+        aws_sdk_sqs::Client::new(&sdk)
+            .send_message()
+            .queue_url(&stack.requests_queue_url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
     async fn wait_state(&self, id: &str, state: &str) -> Value {
         poll::until(
             &format!("{id} {state}"),
@@ -148,6 +162,36 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     let again: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["request_id"], json!(id), "same key, same request id");
 
+    // The README's trap: a backend's first try under a dedupe key is rejected (its data is
+    // another customer's); the corrected request with the same key launches, and --wait
+    // follows this message, not the old rejection.
+    let key = "2026-11-25";
+    let taken = trainq_common::naming::dedupe_request_id("acme", "scratch-detect", key);
+    let mut wrong: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("docs/examples/shift-request.json")).unwrap(),
+    )
+    .unwrap();
+    wrong["request_id"] = json!(taken.to_string());
+    wrong["dataset"]["channels"] = json!({"train": "s3://trainq-prod-data/globex/train/"});
+    wrong["dataset"].as_object_mut().unwrap().remove("digests");
+    s.send_raw(&wrong).await;
+    s.wait_state(&taken.to_string(), "Rejected").await;
+    let mut args = vec!["submit", "--dedupe-key", key, "--wait", "--timeout", "90s"];
+    args.extend_from_slice(FLAGS);
+    let out = s.trainq(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("{taken} Registered")),
+        "{}",
+        stdout(&out)
+    );
+    let record = s.wait_state(&taken.to_string(), "Registered").await;
+    assert_eq!(
+        record["refusals"].as_array().unwrap().len(),
+        1,
+        "the rejection stays in its history"
+    );
+
     // jobs list / show, tables and JSON.
     let list = s.trainq(&["jobs", "list", "--state", "registered"]);
     assert!(stdout(&list).contains(&id), "{}", stdout(&list));
@@ -164,7 +208,14 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
         .stdout,
     )
     .unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["request_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&id.as_str()) && ids.contains(&taken.to_string().as_str()));
     let show = stdout(&s.trainq(&["jobs", "show", &id]));
     for part in [
         "attempt 1",
@@ -177,6 +228,55 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     ] {
         assert!(show.contains(part), "`{part}` missing from:\n{show}");
     }
+
+    // The lineage from any link: the dedupe key, the job, the package; text and JSON.
+    let by_key = stdout(&s.trainq(&[
+        "lineage",
+        "2026-11-24",
+        "--customer",
+        "acme",
+        "--project",
+        "scratch-detect",
+    ]));
+    for part in [
+        "dedupe key 2026-11-24",
+        "sent by AIDADEVSTACKONCALL",
+        "train      s3://trainq-prod-data/acme/cli/train/",
+        "attempt 1",
+        "manifest",
+        "first_model",
+        "gate        policy validation:accuracy",
+    ] {
+        assert!(by_key.contains(part), "`{part}` missing from:\n{by_key}");
+    }
+    let job = format!("tq-{}-1", id.replace('-', ""));
+    let chain: Value =
+        serde_json::from_slice(&s.trainq(&["lineage", &job, "--json"]).stdout).unwrap();
+    assert_eq!(chain["lineage_version"], 1);
+    assert_eq!(chain["request"]["request_id"], json!(id));
+    assert_eq!(chain["origin"]["dedupe_key"], "2026-11-24");
+    let arn = chain["model"]["package_arn"].as_str().unwrap().to_owned();
+    assert!(
+        chain["model"]["manifest_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let via_package: Value =
+        serde_json::from_slice(&s.trainq(&["lineage", &arn, "--json"]).stdout).unwrap();
+    assert_eq!(via_package["request"]["request_id"], json!(id));
+    assert_eq!(via_package["model"]["now"], chain["model"]["now"]);
+    // The README's lineage example request is valid on the local stack as written.
+    let example = workspace().join("docs/examples/shift-request.json");
+    let dry = s.trainq(&["submit", example.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let nothing = s.trainq(&["lineage", "not-a-link"]);
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("--customer"),
+        "{}",
+        stderr(&nothing)
+    );
 
     // A sweep file: two trials under one experiment, then their ranking.
     let mut base: Value = json!({"schema_version": 1, "customer": "acme", "project": "scratch-detect",
@@ -212,7 +312,7 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     )
     .unwrap();
     let models = models.as_array().unwrap();
-    assert_eq!(models.len(), 3);
+    assert_eq!(models.len(), 4, "the two requests and the sweep's two trials");
     assert!(models[0]["metrics"]["validation:accuracy"].is_string());
     let arn = models[0]["arn"].as_str().unwrap();
     assert!(
@@ -241,7 +341,7 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
             .stdout,
     )
     .unwrap();
-    assert_eq!(costs["groups"]["production"]["requests"], 3);
+    assert_eq!(costs["groups"]["production"]["requests"], 4);
     assert!(
         costs["groups"]["production"]["spot_savings_pct"].is_number(),
         "spot jobs report savings: {costs}"

@@ -11,7 +11,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::ports::{AlertSink, JobStore, ModelRegistry, TrainingService};
-use trainq_common::registration::{group_of, package_spec};
+use trainq_common::registration::{Evidence, group_of, package_spec};
 use trainq_common::request::{parse, validate};
 use trainq_common::state::JobState;
 use trainq_common::testing::{sample_registries, sample_request, sample_research_request};
@@ -153,14 +153,28 @@ async fn calls_for(w: &World, body: &Value, accuracy: f64) -> Result<bool, Strin
         .put_new(&record)
         .await
         .map_err(|e| format!("PutItem: {e}"))?;
-    let models = SageMakerModelRegistry::new(w.sagemaker.clone());
+    let models = SageMakerModelRegistry::new(
+        w.sagemaker.clone(),
+        trainq_infra::artifacts::s3_client(&w.sdk),
+    );
     let request = record.request.as_ref().ok_or("no request")?;
     let champion = models
         .champion(&group_of(request, registry), &record.attempts[0].job_name)
         .await
         .map_err(|e| format!("ListModelPackages/DescribeModelPackage: {e}"))?;
-    let (spec, decision) =
-        package_spec(&record, registry, champion.as_ref()).map_err(|e| e.to_string())?;
+    let artifact = record.attempts[0]
+        .model_artifact
+        .clone()
+        .unwrap_or_default();
+    models
+        .read_manifest(&artifact)
+        .await
+        .map_err(|e| format!("GetObject: {e}"))?;
+    let evidence = Evidence {
+        champion,
+        ..Evidence::default()
+    };
+    let (spec, decision) = package_spec(&record, registry, &evidence).map_err(|e| e.to_string())?;
     models
         .ensure_group(&spec)
         .await

@@ -139,7 +139,7 @@ impl Deployed {
             SageMakerTraining::new(sagemaker.clone()),
             EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
             SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
-            SageMakerModelRegistry::new(sagemaker),
+            SageMakerModelRegistry::new(sagemaker, trainq_infra::artifacts::s3_client(&sdk)),
             DynamoCapacityLedger::new(
                 aws_sdk_dynamodb::Client::new(&sdk),
                 &config.scheduler.capacity_table,

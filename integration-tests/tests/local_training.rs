@@ -81,6 +81,17 @@ async fn a_real_training_run_ends_in_a_registered_model_with_its_metrics() {
     );
     assert!(record.spot_savings_pct.unwrap() > 0.0);
     assert_eq!(record.model_approval.as_deref(), Some("Approved"));
+    // The trainer's manifest follows trainq's schema: read from its model.tar.gz and judged.
+    assert_eq!(
+        record.compatibility,
+        Some(trainq_common::approval::Compatibility::FirstModel)
+    );
+    assert!(
+        record
+            .manifest_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
 
     // The model is in S3 where the package points, and the package carries the metrics.
     let artifact = a.model_artifact.clone().unwrap();

@@ -4,9 +4,10 @@
 
 use serde_json::json;
 use trainq_common::RegistryKind;
+use trainq_common::approval::Compatibility;
 use trainq_common::naming::job_name;
 use trainq_common::state::JobState;
-use trainq_common::testing::{sample_request, sample_research_request};
+use trainq_common::testing::{sample_manifest, sample_request, sample_research_request};
 use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::world::World;
 
@@ -168,6 +169,96 @@ async fn the_policy_not_the_request_approves_and_compares_with_the_model_in_serv
             .iter()
             .any(|f| f["failed_checks"] == "policy" && f["value"] == "0.5"),
         "{facts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_incompatible_or_unmanifested_model_is_approved_automatically() {
+    let w = World::new().await;
+    let launch = || {
+        let mut body = fresh(sample_request());
+        body.as_object_mut().unwrap().remove("approval");
+        body
+    };
+    let finish = |manifest: serde_json::Value| json!({"status": "Completed", "metrics": {"validation:accuracy": 0.99}, "manifest": manifest});
+    // The model in service, with the sample manifest (read back from its model.tar.gz in S3).
+    let first = w.launch(&launch()).await;
+    w.finish_job(&job_name(first, 1), finish(sample_manifest()))
+        .await;
+    w.drain_events().await;
+    let champion = w.record(first).await.unwrap();
+    assert_eq!(
+        champion.model_approval.as_deref(),
+        Some("Approved"),
+        "{:?}",
+        champion.reason
+    );
+    assert_eq!(champion.compatibility, Some(Compatibility::FirstModel));
+    let champion_arn = champion.model_package_arn.unwrap();
+
+    // A bigger input image breaks the service: held, with a Model Incompatible alert.
+    let mut bigger = sample_manifest();
+    bigger["inputs"][0]["shape"] = json!([64, 64, 1]);
+    let broken = w.launch(&launch()).await;
+    w.finish_job(&job_name(broken, 1), finish(bigger)).await;
+    w.drain_events().await;
+    let record = w.record(broken).await.unwrap();
+    assert_eq!(
+        record.model_approval.as_deref(),
+        Some("PendingManualApproval")
+    );
+    let Some(Compatibility::Incompatible {
+        champion,
+        differences,
+    }) = &record.compatibility
+    else {
+        panic!("{:?}", record.compatibility)
+    };
+    assert_eq!(champion, &champion_arn);
+    assert_eq!(differences[0].field, "inputs");
+    let alert = w.wait_for_alerts("Model Incompatible", 1).await;
+    assert_eq!(alert[0]["detail"]["facts"]["incompatible_fields"], "inputs");
+    let package = w
+        .describe_package(record.model_package_arn.as_deref().unwrap())
+        .await;
+    let metadata = package.customer_metadata_properties().unwrap();
+    assert_eq!(metadata["trainq:compatibility"], "incompatible: inputs");
+    assert_eq!(
+        Some(&metadata["trainq:manifest-digest"]),
+        record.manifest_digest.as_ref()
+    );
+
+    // No manifest in production: held too. A compatible one: approved.
+    let bare = w.launch(&launch()).await;
+    w.finish_job(&job_name(bare, 1), finish(serde_json::Value::Null))
+        .await;
+    let same = w.launch(&launch()).await;
+    w.finish_job(&job_name(same, 1), finish(sample_manifest()))
+        .await;
+    w.drain_events().await;
+    let record = w.record(bare).await.unwrap();
+    assert_eq!(
+        record.model_approval.as_deref(),
+        Some("PendingManualApproval")
+    );
+    assert!(
+        record
+            .reason
+            .unwrap()
+            .starts_with("no usable model manifest")
+    );
+    let record = w.record(same).await.unwrap();
+    assert_eq!(
+        record.model_approval.as_deref(),
+        Some("Approved"),
+        "{:?}",
+        record.reason
+    );
+    assert_eq!(
+        record.compatibility,
+        Some(Compatibility::Compatible {
+            champion: champion_arn
+        })
     );
 }
 

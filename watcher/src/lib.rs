@@ -11,6 +11,7 @@
 
 mod capacity;
 pub mod config;
+mod evidence;
 mod invocation;
 mod notify;
 mod outcome;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use trainq_common::config::Env;
 use trainq_infra::{
     DynamoCapacityLedger, DynamoJobStore, EventBridgeAlerts, SageMakerModelRegistry,
-    SageMakerTraining, SqsRequestQueue, aws, telemetry,
+    SageMakerTraining, SqsRequestQueue, artifacts, aws, telemetry,
 };
 use trainq_watcher::{Invocation, Watcher, WatcherConfig};
 
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
         SageMakerTraining::new(sagemaker.clone()),
         EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
         SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
-        SageMakerModelRegistry::new(sagemaker),
+        SageMakerModelRegistry::new(sagemaker, artifacts::s3_client(&sdk)),
         DynamoCapacityLedger::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             &config.scheduler.capacity_table,

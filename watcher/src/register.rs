@@ -13,14 +13,14 @@
 
 use tracing::{info, warn};
 use trainq_common::alert::{Alert, AlertKind};
-use trainq_common::approval::{Champion, GateDecision};
+use trainq_common::approval::GateDecision;
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService, Write,
 };
-use trainq_common::registration::{completed_attempt, group_of, package_spec};
+use trainq_common::registration::{completed_attempt, package_spec};
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_s;
-use trainq_common::{JobRecord, RegistryConfig, ServiceError};
+use trainq_common::{JobRecord, ServiceError};
 
 use crate::{CONFLICT_ATTEMPTS, Watcher, notify};
 
@@ -31,6 +31,7 @@ enum Registration {
         arn: String,
         group: String,
         decision: GateDecision,
+        manifest_digest: Option<String>,
     },
     /// The model cannot be registered; the reason says why.
     Rejected(String),
@@ -99,8 +100,8 @@ where
         };
         let registry = self.config.registries.get(kind);
         let record = self.with_artifact(record).await?;
-        let champion = self.champion(&record, registry).await?;
-        let (spec, decision) = match package_spec(&record, registry, champion.as_ref()) {
+        let evidence = self.evidence(&record, registry).await?;
+        let (spec, decision) = match package_spec(&record, registry, &evidence) {
             Ok(found) => found,
             Err(e) => return Ok(Registration::Rejected(e.to_string())),
         };
@@ -120,28 +121,8 @@ where
             arn,
             group: spec.group,
             decision,
+            manifest_digest: evidence.manifest_digest,
         })
-    }
-
-    /// The group's model in service, when the policy's gate compares with it.
-    async fn champion(
-        &self,
-        record: &JobRecord,
-        registry: &RegistryConfig,
-    ) -> Result<Option<Champion>, ServiceError> {
-        let (Some(request), Some(attempt)) = (&record.request, completed_attempt(record)) else {
-            return Ok(None);
-        };
-        let compares = registry
-            .approval
-            .gate_for(&request.customer, &request.project)
-            .is_some_and(|g| g.champion_margin.is_some());
-        if !compares {
-            return Ok(None);
-        }
-        self.models
-            .champion(&group_of(request, registry), &attempt.job_name)
-            .await
     }
 
     /// The record with its completed attempt's artifact and metrics filled from
@@ -182,12 +163,15 @@ where
                     arn,
                     group,
                     decision,
+                    manifest_digest,
                 } => {
                     record.transition(JobState::Registered).ok();
                     record.model_package_arn = Some(arn.clone());
                     record.model_group = Some(group.clone());
                     record.model_approval = Some(decision.status.as_str().into());
                     record.gate_checks = decision.checks.clone();
+                    record.compatibility = decision.compatibility.clone();
+                    record.manifest_digest = manifest_digest.clone();
                     record.reason = decision.held.clone();
                 }
                 Registration::Rejected(why) => {
@@ -219,7 +203,11 @@ fn registration_alert(record: &JobRecord, outcome: &Registration) -> Alert {
     match outcome {
         Registration::Registered { arn, decision, .. } => match &decision.held {
             Some(why) => Alert::about(
-                AlertKind::ModelHeldByGate,
+                if decision.incompatible() {
+                    AlertKind::ModelIncompatible
+                } else {
+                    AlertKind::ModelHeldByGate
+                },
                 record,
                 format!("{arn} is PendingManualApproval: {why}"),
             )

@@ -3,6 +3,7 @@
 pub mod costs;
 pub mod dlq;
 pub mod jobs;
+pub mod lineage;
 pub mod models;
 pub mod ops;
 pub mod queue;

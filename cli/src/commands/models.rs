@@ -151,20 +151,7 @@ pub async fn decide(
     json: bool,
 ) -> Result<(), CliError> {
     let sm = ctx.sagemaker();
-    let current = sm
-        .describe_model_package()
-        .model_package_name(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            let err = aws("DescribeModelPackage", e);
-            if err.status == Status::Invalid {
-                CliError::new(Status::NotFound, format!("no model package {arn}"))
-                    .hint("`trainq models list` shows them")
-            } else {
-                err
-            }
-        })?;
+    let current = describe_package(ctx, arn).await?;
     let status = if approve {
         ModelApprovalStatus::Approved
     } else {
@@ -190,4 +177,28 @@ pub async fn decide(
         crate::say!("{arn}: {}", status.as_str());
     }
     Ok(())
+}
+
+/// DescribeModelPackage of `arn`; a package that does not exist is `NotFound`.
+pub(crate) async fn describe_package(
+    ctx: &Context,
+    arn: &str,
+) -> Result<
+    aws_sdk_sagemaker::operation::describe_model_package::DescribeModelPackageOutput,
+    CliError,
+> {
+    ctx.sagemaker()
+        .describe_model_package()
+        .model_package_name(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            let err = aws("DescribeModelPackage", e);
+            if err.status == Status::Invalid {
+                CliError::new(Status::NotFound, format!("no model package {arn}"))
+                    .hint("`trainq models list` shows them")
+            } else {
+                err
+            }
+        })
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
-use trainq_common::naming::client_request_id;
+use trainq_common::naming::{apply_dedupe_key, client_request_id};
 use trainq_common::request::{parse, validate};
 use trainq_infra::client::TrainqClient;
 
@@ -22,6 +22,9 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
     let mut request = parse(&body.to_string()).map_err(invalid)?;
     let id = client_request_id(&request, args.dedupe_key.as_deref());
     request.request_id = Some(id);
+    if let Some(key) = &args.dedupe_key {
+        apply_dedupe_key(&mut request, key);
+    }
     validate(request.clone(), &ctx.registries()?, id).map_err(invalid)?;
     if args.dry_run {
         if json {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Bound, Champion, GatePolicy};
+use super::{Bound, Champion, Compatibility, GatePolicy, ManifestRule};
 use crate::registration::ApprovalStatus;
 use crate::request::Approval;
 
@@ -82,14 +82,50 @@ pub struct GateDecision {
     pub held: Option<String>,
     /// Every check made.
     pub checks: Vec<GateCheck>,
+    /// What the manifest check found, when it was made.
+    pub compatibility: Option<Compatibility>,
 }
 
 impl GateDecision {
+    /// The decision with the manifest check applied: a verdict that holds under `rule` keeps
+    /// the model for a person (even without a policy gate, so that person knows why).
+    pub fn with_compatibility(mut self, verdict: Compatibility, rule: ManifestRule) -> Self {
+        if let Some(why) = verdict.hold(rule) {
+            self.status = ApprovalStatus::PendingManualApproval;
+            self.held = Some(match self.held.take() {
+                Some(before) => format!("{why}; {before}"),
+                None => why,
+            });
+        }
+        self.compatibility = Some(verdict);
+        self
+    }
+
+    /// Whether the manifest showed a breaking change (a `Model Incompatible` alert).
+    pub fn incompatible(&self) -> bool {
+        self.compatibility
+            .as_ref()
+            .is_some_and(Compatibility::is_incompatible)
+    }
+
     /// The failed checks' figures as alert facts (the first failure's, and which failed).
     pub fn facts(&self) -> Vec<(String, String)> {
+        let mut facts = Vec::new();
+        if let Some(verdict) = &self.compatibility {
+            facts.push(("compatibility".to_owned(), verdict.label()));
+            if let Compatibility::Incompatible {
+                champion,
+                differences,
+            } = verdict
+            {
+                let fields: Vec<&str> = differences.iter().map(|d| d.field.as_str()).collect();
+                facts.push(("incompatible_fields".to_owned(), fields.join(",")));
+                facts.push(("champion".to_owned(), champion.clone()));
+            }
+        }
         let failed: Vec<&GateCheck> = self.checks.iter().filter(|c| !c.passed).collect();
         let Some(first) = failed.first() else {
-            return Vec::new();
+            return facts;
         };
         let kinds: Vec<String> = failed
             .iter()
@@ -100,15 +136,17 @@ impl GateDecision {
                     .unwrap_or_default()
             })
             .collect();
-        let mut facts = vec![
+        facts.extend([
             ("failed_checks".to_owned(), kinds.join(",")),
             ("metric".to_owned(), first.metric.clone()),
             ("required".to_owned(), first.bound.to_string()),
-        ];
+        ]);
         if let Some(v) = first.value {
             facts.push(("value".to_owned(), v.to_string()));
         }
-        if let Some(c) = failed.iter().find_map(|c| c.champion.clone()) {
+        if let Some(c) = failed.iter().find_map(|c| c.champion.clone())
+            && !facts.iter().any(|(k, _)| k == "champion")
+        {
             facts.push(("champion".to_owned(), c));
         }
         facts
@@ -128,6 +166,7 @@ pub fn decide(
             status: ApprovalStatus::PendingManualApproval,
             held: None,
             checks: Vec::new(),
+            compatibility: None,
         };
     };
     let value = |metric: &str| metrics.get(metric).copied();
@@ -170,6 +209,7 @@ pub fn decide(
         },
         held: (!failures.is_empty()).then(|| failures.join("; ")),
         checks,
+        compatibility: None,
     }
 }
 
@@ -193,6 +233,7 @@ mod tests {
         Champion {
             package_arn: "arn:champ/3".into(),
             metrics: v.map_or_else(BTreeMap::new, metrics),
+            model_data_url: None,
         }
     }
 

@@ -3,11 +3,15 @@
 //! person: a metric, its direction and bound, and optionally a margin within which it must
 //! match the model in service (the group's latest `Approved` package, the champion). A
 //! request may add its own gate (it only tightens: every check must pass), never loosen the
-//! policy's. Without a policy gate nothing is approved automatically.
+//! policy's. Without a policy gate nothing is approved automatically. And whatever the
+//! metrics, a model is approved automatically only if its manifest shows it can replace the
+//! model in service ([`Compatibility`]).
 
+mod compat;
 mod decide;
 mod policy;
 
+pub use compat::{Compatibility, ManifestRule};
 pub use decide::{CheckKind, GateCheck, GateDecision, decide};
 pub use policy::{ApprovalPolicy, Bound, CustomerGates, GatePolicy};
 
@@ -25,4 +29,6 @@ pub struct Champion {
     pub package_arn: String,
     /// The final metrics it was registered with (`metric:<name>` metadata).
     pub metrics: BTreeMap<String, f64>,
+    /// Its `model.tar.gz`, whose manifest the new model's is compared with.
+    pub model_data_url: Option<String>,
 }

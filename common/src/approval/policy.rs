@@ -46,9 +46,14 @@ impl Bound {
 
 impl fmt::Display for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Six decimals at most: a champion's value less a margin is `0.9199999999999999`.
+        let shown = |v: f64| {
+            let text = format!("{v:.6}");
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        };
         match self {
-            Self::AtLeast(v) => write!(f, "≥ {v}"),
-            Self::AtMost(v) => write!(f, "≤ {v}"),
+            Self::AtLeast(v) => write!(f, "≥ {}", shown(*v)),
+            Self::AtMost(v) => write!(f, "≤ {}", shown(*v)),
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct ApprovalPolicy {
     pub gate: Option<GatePolicy>,
     /// Customer (and project) gates, more specific than the registry's.
     pub customers: BTreeMap<String, CustomerGates>,
+    /// Whether a model needs a manifest to be approved automatically.
+    pub manifest: super::ManifestRule,
 }
 
 /// One customer's gates.
@@ -150,6 +157,8 @@ mod tests {
             gate(r#"{"metric": "validation:loss", "max": 0.3, "champion_margin": 0.01}"#).unwrap();
         assert_eq!(g.bound, Bound::AtMost(0.3));
         assert!(g.bound.passes(0.3) && !g.bound.passes(0.31) && !g.bound.passes(f64::NAN));
+        assert_eq!(Bound::AtLeast(0.97 - 0.05).to_string(), "≥ 0.92");
+        assert_eq!(Bound::AtMost(2.0).to_string(), "≤ 2");
         for bad in [
             r#"{"metric": "m", "min": 0.1, "max": 0.2}"#,
             r#"{"metric": "m"}"#,
@@ -178,6 +187,7 @@ mod tests {
                     projects: BTreeMap::from([("scratch".into(), g(0.9))]),
                 },
             )]),
+            manifest: Default::default(),
         };
         let threshold = |c, p| policy.gate_for(c, p).map(|g| g.bound.threshold());
         assert_eq!(threshold("acme", "scratch"), Some(0.9));

@@ -6,6 +6,7 @@
 
 mod digest;
 mod ident;
+mod lineage;
 mod parse;
 mod schema;
 pub(crate) mod validate;
@@ -14,7 +15,7 @@ pub use digest::{body_digest, request_digest};
 pub(crate) use ident::shorten;
 pub use parse::{MAX_MESSAGE_BYTES, parse, peek_request_id};
 pub use schema::{
-    Approval, Dataset, Experiment, Prefer, Reason, Resources, RetryPolicy, SCHEMA_VERSION,
+    Approval, Dataset, Experiment, Origin, Prefer, Reason, Resources, RetryPolicy, SCHEMA_VERSION,
     TrainingRequest,
 };
 pub use validate::{ValidRequest, validate};

@@ -55,6 +55,22 @@ pub struct TrainingRequest {
     /// request ends `Expired`. Absent: it waits as long as it takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_queue_s: Option<u32>,
+    /// Where the request came from, for its lineage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// What caused a request: recorded with it and its model (`trainq lineage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The dedupe key the request id was derived from (UUIDv5 of customer, project and key):
+    /// the dispatcher checks that they agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_key: Option<String>,
+    /// The shift signal that caused it, in the backend's words (one line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
 }
 
 /// Why a training was requested.
@@ -79,6 +95,10 @@ pub struct Dataset {
     pub version: String,
     /// Channel name → `s3://bucket/prefix/`.
     pub channels: BTreeMap<String, String>,
+    /// Channel name → a digest of its content, where the backend supplies one (e.g.
+    /// `sha256:…` of the channel's file list), recorded for lineage.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<String, String>,
 }
 
 /// Compute resources for the training job.

@@ -21,6 +21,8 @@ fn full_request() -> Value {
     r["resources"]["prefer"] = json!("first_choice");
     r["priority"] = json!(2);
     r["max_queue_s"] = json!(3600);
+    r["origin"] = json!({"dedupe_key": "shift-7", "signal": "drift 0.31 on camera 7"});
+    r["dataset"]["digests"] = json!({"train": "sha256:abc"});
     r
 }
 
@@ -62,8 +64,8 @@ fn every_level_has_the_same_properties_and_required_fields_as_the_types() {
     object_nodes(&schema(), "", &mut nodes);
     assert_eq!(
         nodes.len(),
-        6,
-        "root, dataset, resources, experiment, approval, retry"
+        7,
+        "root, dataset, resources, experiment, origin, approval, retry"
     );
     for (path, node) in nodes {
         let mut props: Vec<&String> = node["properties"].as_object().unwrap().keys().collect();

@@ -40,7 +40,7 @@ pub struct ValidRequest {
 }
 
 /// Validates `request` against the registry it names. `fallback_id` becomes the request id
-/// when the request carries none.
+/// when the request carries none (and no `origin.dedupe_key` to derive it from).
 pub fn validate(
     request: TrainingRequest,
     registries: &Registries,
@@ -96,7 +96,7 @@ pub fn validate(
         range("max_queue_s", wait, MIN_QUEUE_S, MAX_QUEUE_S)?;
     }
     Ok(ValidRequest {
-        request_id: request.request_id.unwrap_or(fallback_id),
+        request_id: super::lineage::check(&request, fallback_id)?,
         request,
     })
 }

@@ -295,3 +295,33 @@ fn data_outside_the_customers_prefix_is_refused_naming_where_it_may_live() {
     let e = refused("dataset.channels.train", json!("s3://elsewhere/acme/"));
     assert!(e.rule.contains("(allowed: prod-data, prod-data-2)"), "{e}");
 }
+
+#[test]
+fn lineage_fields_must_be_true() {
+    let mut body = sample_request();
+    body.as_object_mut().unwrap().remove("request_id");
+    body["origin"] = json!({"dedupe_key": "2026-11-20-a", "signal": "drift 0.31"});
+    body["dataset"]["digests"] = json!({"train": "sha256:0f3a"});
+    let ok = check(&body).unwrap();
+    assert_eq!(
+        ok.request_id,
+        crate::naming::dedupe_request_id("acme", "scratch-detect", "2026-11-20-a"),
+        "the id comes from the dedupe key"
+    );
+    body["request_id"] = json!(Uuid::from_u128(7).to_string());
+    let e = check(&body).unwrap_err();
+    assert_eq!(e.field, "request_id");
+    assert!(e.rule.contains("origin.dedupe_key"), "{e}");
+    assert_eq!(
+        refused("dataset.digests", json!({"test": "sha256:1"})).field,
+        "dataset.digests.test"
+    );
+    assert_eq!(
+        refused("dataset.digests", json!({"train": "a b"})).field,
+        "dataset.digests.train"
+    );
+    assert_eq!(
+        refused("origin", json!({"signal": "two\nlines"})).field,
+        "origin.signal"
+    );
+}

@@ -135,11 +135,18 @@ impl Jobs {
             .map(|(n, v)| json!({"MetricName": n, "Value": v, "Timestamp": job.modified}))
             .collect();
         out.insert("FinalMetricDataList".into(), json!(metrics));
-        out.insert("ModelArtifacts".into(), json!({"S3ModelArtifacts": format!(
-            "{}/{}/output/model.tar.gz",
-            job.input.pointer("/OutputDataConfig/S3OutputPath").and_then(Value::as_str).unwrap_or_default().trim_end_matches('/'),
-            name)}));
+        out.insert(
+            "ModelArtifacts".into(),
+            json!({"S3ModelArtifacts": artifact_of(&job.input, name)}),
+        );
         Ok(Value::Object(out))
+    }
+
+    /// Where a job's `model.tar.gz` goes (what DescribeTrainingJob reports).
+    pub(super) fn model_artifact(&self, name: &str) -> Option<String> {
+        self.by_name
+            .get(name)
+            .map(|job| artifact_of(&job.input, name))
     }
 
     pub(super) fn list(&self, input: &Value) -> Result<Value, ApiError> {
@@ -333,4 +340,20 @@ pub struct Finish {
     /// Final metrics.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// A completed job's model manifest: written into its `model.tar.gz` (absent: no
+    /// artifact is written, as for a job whose program wrote no model).
+    #[serde(default)]
+    pub manifest: Option<Value>,
+}
+
+/// `<S3OutputPath>/<job>/output/model.tar.gz`, as SageMaker writes it.
+fn artifact_of(input: &Value, name: &str) -> String {
+    let output = input
+        .pointer("/OutputDataConfig/S3OutputPath")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    format!(
+        "{}/{name}/output/model.tar.gz",
+        output.trim_end_matches('/')
+    )
 }

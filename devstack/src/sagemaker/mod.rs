@@ -62,6 +62,8 @@ struct Endpoint {
     runner: Option<runner::Runner>,
     contract: Contract,
     senders: sender_ids::SenderIds,
+    /// moto's S3, for the model artifacts of jobs finished by hand.
+    artifacts: runner::Storage,
 }
 
 /// A running local SageMaker endpoint.
@@ -84,7 +86,7 @@ impl LocalSageMaker {
         moto_url: &str,
         runner: RunnerConfig,
     ) -> std::io::Result<Self> {
-        let storage = runner::Storage::new(moto_url).await;
+        let storage = runner::Storage::new(moto_url);
         Self::serve(
             listener,
             moto_url,
@@ -105,6 +107,7 @@ impl LocalSageMaker {
         let endpoint = Arc::new(Endpoint {
             contract: Contract::new(models),
             senders: sender_ids::SenderIds::default(),
+            artifacts: runner::Storage::new(moto_url),
             jobs: Mutex::new(Jobs::default()),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(Stats::default()),
@@ -188,6 +191,24 @@ async fn finish(
         Ok(f) => f,
         Err(e) => return ApiError::serialization(&format!("finish: {e}")).into_response(),
     };
+    if let (Some(manifest), "Completed") = (&finish.manifest, finish.status.as_str()) {
+        // A job finished by hand leaves a model as a real one does: `model.tar.gz` with the
+        // manifest the test gave (and a stand-in model) where DescribeTrainingJob says.
+        let url = ep.jobs.lock().unwrap().model_artifact(&name);
+        let manifest = manifest.to_string();
+        let files: [(&str, &[u8]); 2] = [
+            ("manifest.json", manifest.as_bytes()),
+            ("model.json", b"{}"),
+        ];
+        let written = match (url, runner::tar_gz_files(&files)) {
+            (Some(url), Ok(bytes)) => ep.artifacts.put(&url, bytes).await,
+            (None, _) => Err(format!("no training job `{name}`")),
+            (_, Err(e)) => Err(e.to_string()),
+        };
+        if let Err(e) = written {
+            return ApiError::validation(format!("finish: {e}")).into_response();
+        }
+    }
     let result = ep.jobs.lock().unwrap().finish(&name, &finish);
     match result {
         Ok(()) => {

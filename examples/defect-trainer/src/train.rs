@@ -14,8 +14,12 @@ use crate::images::{self, SIZE};
 use crate::model::Model;
 use crate::rng::Rng;
 
-/// The format written to `model/model.json`; the manifest names it.
-pub const MODEL_FORMAT: &str = "trainq-defect-mlp-v1";
+/// The format written to `model/model.json`; the manifest names it (with [`FORMAT_VERSION`]).
+pub const MODEL_FORMAT: &str = "trainq-defect-mlp";
+/// The format's version: a new major version is a change the serving code must be told of.
+pub const FORMAT_VERSION: &str = "1.0";
+/// The classes, in the order of the model's scores.
+pub const LABELS: [&str; 2] = ["ok", "scratch"];
 
 /// Why a run failed: the text for `output/failure`.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,12 +80,16 @@ pub fn run(root: &MlRoot) -> Result<(), Failure> {
             std::thread::sleep(std::time::Duration::from_millis(hp.epoch_delay_ms));
         }
     }
+    // trainq's model manifest, schema v1 (docs/model-manifest.schema.json); the fields after
+    // `labels` are this trainer's own and are recorded, not compared.
     let manifest = json!({
-        "format": MODEL_FORMAT,
-        "input_shape": [SIZE, SIZE, 1],
-        "classes": ["ok", "scratch"],
+        "manifest_version": 1,
+        "format": {"name": MODEL_FORMAT, "version": FORMAT_VERSION},
+        "framework": {"name": "defect-trainer", "version": env!("CARGO_PKG_VERSION")},
+        "inputs": [{"name": "image", "dtype": "uint8", "shape": [SIZE, SIZE, 1]}],
+        "outputs": [{"name": "scores", "dtype": "float32", "shape": [LABELS.len()]}],
+        "labels": LABELS,
         "features": features::COUNT,
-        "version": env!("CARGO_PKG_VERSION"),
         "epochs": hp.epochs,
         "metrics": {"validation:accuracy": last.accuracy, "validation:loss": last.loss},
     });
@@ -186,8 +194,10 @@ mod tests {
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.model().join("manifest.json")).unwrap())
                 .unwrap();
-        assert_eq!(manifest["format"], MODEL_FORMAT);
-        assert_eq!(manifest["input_shape"], json!([32, 32, 1]));
+        assert_eq!(manifest["manifest_version"], 1);
+        assert_eq!(manifest["format"]["name"], MODEL_FORMAT);
+        assert_eq!(manifest["inputs"][0]["shape"], json!([32, 32, 1]));
+        assert_eq!(manifest["labels"], json!(["ok", "scratch"]));
         assert!(manifest["metrics"]["validation:accuracy"].as_f64().unwrap() > 0.8);
         let cp: Checkpoint = serde_json::from_slice(
             &std::fs::read(root.checkpoints().join("checkpoint.json")).unwrap(),

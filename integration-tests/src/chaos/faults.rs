@@ -57,8 +57,16 @@ pub(super) async fn dispatch_round(w: &World, dispatcher: &AwsDispatcher, figure
     }
 }
 
+/// A manifest that breaks the model in service: a third class.
+fn incompatible_manifest() -> serde_json::Value {
+    let mut m = trainq_common::testing::sample_manifest();
+    m["labels"] = json!(["ok", "scratch", "dent"]);
+    m["outputs"][0]["shape"] = json!([3]);
+    m
+}
+
 /// SageMaker's part: every job running gets an ending — completed with metrics, or, for a
-/// share, its spot capacity lost.
+/// share, its spot capacity lost (and a share of the completed models incompatible).
 pub(super) async fn sagemaker_round(
     w: &World,
     config: &ChaosConfig,
@@ -86,8 +94,13 @@ pub(super) async fn sagemaker_round(
                 json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded", "billable_s": 20, "training_s": 60})
             } else {
                 let accuracy = 0.9 + percent(config.seed, "accuracy", &name) as f64 / 1000.0;
-                json!({"status": "Completed", "billable_s": 30, "training_s": 100,
-                       "metrics": {"validation:accuracy": accuracy}})
+                let mut done = json!({"status": "Completed", "billable_s": 30, "training_s": 100,
+                       "metrics": {"validation:accuracy": accuracy}});
+                if percent(config.seed, "incompatible", &name) < config.incompatible_pct {
+                    done["manifest"] = incompatible_manifest();
+                    figures.incompatible_jobs.insert(name.clone());
+                }
+                done
             };
             w.finish_job(&name, ending).await;
         }

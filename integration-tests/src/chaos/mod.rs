@@ -4,7 +4,9 @@
 //! quota, state-change events duplicated, reordered and dropped, spot capacity lost — and then
 //! the promise checked: nothing lost, nothing doubled, every record equal to SageMaker's truth,
 //! one model package per registered request. A share of the production requests comes from a
-//! researcher's credentials (an impostor on the shared queue): none of them may launch.
+//! researcher's credentials (an impostor on the shared queue): none of them may launch. A share
+//! of the completed jobs writes a manifest that breaks the model in service (seeded in both
+//! registries before the run): none of those models may be approved.
 
 mod faults;
 mod report;
@@ -42,6 +44,8 @@ pub struct ChaosConfig {
     pub spot_loss_pct: u64,
     /// Percent of production requests sent with a researcher's credentials.
     pub impostor_pct: u64,
+    /// Percent of completed jobs whose manifest is incompatible with the model in service.
+    pub incompatible_pct: u64,
     /// Seed of every random choice.
     pub seed: u64,
     /// How long the run may take.
@@ -64,6 +68,7 @@ impl ChaosConfig {
             drop_pct: 10,
             spot_loss_pct: 15,
             impostor_pct: 10,
+            incompatible_pct: 10,
             seed: 20_261_124,
             deadline: Duration::from_secs(60 + requests as u64 * 2),
         }
@@ -127,6 +132,7 @@ pub async fn run(config: &ChaosConfig) -> Figures {
         json!({"throttle_rate": config.throttle_rate, "quotas": {"ml.g5.xlarge": config.quota}}),
     )
     .await;
+    seed_models_in_service(&w).await;
     let started = Instant::now();
     let mut figures = Figures::new(config);
     let sent = requests(config);
@@ -192,7 +198,25 @@ pub async fn run(config: &ChaosConfig) -> Figures {
     figures.endpoint = w.stats().await;
     verify::promise(&w, &ids, &mut figures).await;
     verify::no_impostor_launched(&w, &impostors, &mut figures).await;
+    verify::no_incompatible_approved(&w, &mut figures).await;
     figures
+}
+
+/// One approved model in each registry's group (with the sample manifest), so every model of
+/// the run is compared with one in service.
+async fn seed_models_in_service(w: &World) {
+    for mut body in [sample_request(), sample_research_request()] {
+        body["request_id"] = json!(Uuid::new_v4().to_string());
+        body.as_object_mut().unwrap().remove("approval");
+        let id = w.launch(&body).await;
+        let job = trainq_common::naming::job_name(id, 1);
+        w.finish_job(
+            &job,
+            json!({"status": "Completed", "metrics": {"validation:accuracy": 0.95}}),
+        )
+        .await;
+    }
+    w.drain_events().await;
 }
 
 /// Counts by key, for the report.

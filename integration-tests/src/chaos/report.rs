@@ -15,6 +15,10 @@ pub struct Figures {
     pub deliveries_sent: usize,
     /// Production requests sent by a researcher (all must be rejected).
     pub impostors: usize,
+    /// Jobs that completed with a manifest incompatible with the model in service.
+    pub incompatible_jobs: std::collections::BTreeSet<String>,
+    /// Of those, the models registered (none may be approved).
+    pub incompatible_registered: usize,
     /// Dispatcher invocations.
     pub dispatcher_invocations: usize,
     /// Watcher invocations on event batches.
@@ -75,6 +79,12 @@ impl fmt::Display for Figures {
             f,
             "  impostors                  {} production requests from a researcher, all rejected unless a violation says otherwise",
             self.impostors
+        )?;
+        writeln!(
+            f,
+            "  incompatible models        {} jobs wrote a breaking manifest; {} registered, none approved unless a violation says otherwise",
+            self.incompatible_jobs.len(),
+            self.incompatible_registered
         )?;
         writeln!(
             f,

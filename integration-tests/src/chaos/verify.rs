@@ -246,3 +246,29 @@ pub(super) async fn no_impostor_launched(
         }
     }
 }
+
+/// A model whose manifest breaks the model in service is registered for a person, never
+/// approved.
+pub(super) async fn no_incompatible_approved(w: &World, figures: &mut Figures) {
+    let records = records(w).await;
+    for r in records.values() {
+        let Some(attempt) = trainq_common::registration::completed_attempt(r) else {
+            continue;
+        };
+        if !figures.incompatible_jobs.contains(&attempt.job_name) || r.state != JobState::Registered
+        {
+            continue;
+        }
+        figures.incompatible_registered += 1;
+        let incompatible = r
+            .compatibility
+            .as_ref()
+            .is_some_and(trainq_common::approval::Compatibility::is_incompatible);
+        if r.model_approval.as_deref() == Some("Approved") || !incompatible {
+            figures.violations.push(format!(
+                "{}: an incompatible model ended {:?} ({:?})",
+                r.request_id, r.model_approval, r.compatibility
+            ));
+        }
+    }
+}

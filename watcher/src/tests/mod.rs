@@ -13,7 +13,7 @@ use trainq_common::fakes::{
 };
 use trainq_common::naming::job_name;
 use trainq_common::state::JobState;
-use trainq_common::testing::sample_env;
+use trainq_common::testing::{sample_env, sample_manifest};
 use trainq_common::{Attempt, JobRecord};
 use uuid::Uuid;
 
@@ -90,8 +90,28 @@ impl World {
 
     /// Makes DescribeTrainingJob answer that attempt `n` completed at `at_ms` with billing,
     /// a model artifact and `metrics`.
+    /// Attempt `n`'s job completes with `metrics`; its model carries the sample manifest.
     fn job_completed(&self, n: u32, at_ms: i64, metrics: &[(&str, f64)]) {
+        self.job_completed_with(n, at_ms, metrics, Some(sample_manifest()));
+    }
+
+    /// As [`Self::job_completed`], with `manifest` in its model (`None`: without one).
+    fn job_completed_with(
+        &self,
+        n: u32,
+        at_ms: i64,
+        metrics: &[(&str, f64)],
+        manifest: Option<Value>,
+    ) {
         let name = job_name(ID, n);
+        let artifact = format!("s3://prod-models/output/{name}/output/model.tar.gz");
+        if let Some(m) = manifest {
+            self.models
+                .manifests
+                .lock()
+                .unwrap()
+                .insert(artifact.clone(), m.to_string().into_bytes());
+        }
         let truth = JobStateChange {
             event_id: None,
             job_name: name.clone(),
@@ -103,9 +123,7 @@ impl World {
             last_modified_ms: Some(at_ms),
             billable_s: Some(120),
             training_s: Some(400),
-            model_artifact: Some(format!(
-                "s3://prod-models/output/{name}/output/model.tar.gz"
-            )),
+            model_artifact: Some(artifact),
             final_metrics: metrics.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             tags: Default::default(),
         };

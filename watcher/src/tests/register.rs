@@ -11,6 +11,7 @@ use trainq_common::tracking::Effect;
 
 use super::{ID, World, event, with_request};
 use crate::WatchOutcome;
+use trainq_common::testing::sample_manifest;
 
 const ACCURACY: &str = "validation:accuracy";
 
@@ -270,4 +271,83 @@ async fn a_registry_fault_brings_the_event_back_and_the_redelivery_registers() {
     );
     assert_eq!(w.record().state, JobState::Registered);
     assert_eq!(w.models.packages.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_incompatible_model_is_never_approved_automatically() {
+    let w = with_request(JobState::InProgress, |b| {
+        b.as_object_mut().unwrap().remove("approval");
+    });
+    // The model in service has the sample manifest; the new one a third label.
+    let in_service = "s3://prod-models/output/tq-earlier-1/output/model.tar.gz";
+    let champion =
+        w.models
+            .put_champion_with("prod-acme-scratch-detect", &[(ACCURACY, 0.9)], in_service);
+    w.models.manifests.lock().unwrap().insert(
+        in_service.into(),
+        sample_manifest().to_string().into_bytes(),
+    );
+    let mut three = sample_manifest();
+    three["labels"] = json!(["ok", "scratch", "dent"]);
+    three["outputs"][0]["shape"] = json!([3]);
+    w.job_completed_with(1, 30, &[(ACCURACY, 0.99)], Some(three));
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let r = w.record();
+    assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
+    let why = r.reason.clone().unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "incompatible with the model in service ({champion})"
+        )),
+        "{why}"
+    );
+    assert!(
+        why.contains("labels was `ok, scratch`, is `ok, scratch, dent`"),
+        "{why}"
+    );
+    assert_eq!(w.alerts.kinds(), [AlertKind::ModelIncompatible]);
+    let alert = &w.alerts.sent.lock().unwrap()[0];
+    assert_eq!(alert.detail.facts["incompatible_fields"], "outputs,labels");
+    assert!(r.manifest_digest.unwrap().starts_with("sha256:"));
+    let package = w
+        .models
+        .packages_in("prod-acme-scratch-detect")
+        .pop()
+        .unwrap();
+    assert_eq!(
+        package.metadata["trainq:compatibility"],
+        "incompatible: outputs + labels"
+    );
+    assert_eq!(
+        package.metadata["trainq:manifest-digest"],
+        w.record().manifest_digest.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_model_without_a_manifest_is_held_unless_the_policy_allows_it() {
+    let w = with_request(JobState::InProgress, |_| {});
+    w.job_completed_with(1, 30, &[(ACCURACY, 0.99)], None);
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let r = w.record();
+    assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
+    assert!(
+        r.reason
+            .unwrap()
+            .starts_with("no usable model manifest (no manifest.json in s3://")
+    );
+    assert_eq!(w.alerts.kinds(), [AlertKind::ModelHeldByGate]);
+
+    let w = with_request(JobState::InProgress, |_| {});
+    w.job_completed_with(1, 30, &[(ACCURACY, 0.99)], None);
+    let optional =
+        r#"{"gate": {"metric": "validation:accuracy", "min": 0.8}, "manifest": "optional"}"#;
+    w.watcher_with(&[("TRAINQ_PRODUCTION_POLICY", optional)])
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    assert_eq!(w.record().model_approval.as_deref(), Some("Approved"));
 }

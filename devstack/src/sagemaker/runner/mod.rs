@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub(in crate::sagemaker) use storage::Storage;
+pub(in crate::sagemaker) use storage::{Storage, tar_gz_files};
 
 use super::Endpoint;
 use super::job::Job;

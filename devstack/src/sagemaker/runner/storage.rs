@@ -28,16 +28,14 @@ fn split(uri: &str) -> Result<(&str, &str), StorageError> {
 
 impl Storage {
     /// A client for moto at `moto_url`.
-    pub(in crate::sagemaker) async fn new(moto_url: &str) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
+    pub(in crate::sagemaker) fn new(moto_url: &str) -> Self {
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
                 "devstack", "devstack", None, None, "devstack",
             ))
             .endpoint_url(moto_url)
-            .load()
-            .await;
-        let config = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build();
         Self {
@@ -105,7 +103,11 @@ impl Storage {
     }
 
     /// Uploads `bytes` to `uri`.
-    pub(super) async fn put(&self, uri: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+    pub(in crate::sagemaker) async fn put(
+        &self,
+        uri: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StorageError> {
         let (bucket, key) = split(uri)?;
         self.client
             .put_object()
@@ -189,6 +191,20 @@ fn files(dir: &Path) -> Vec<(PathBuf, (u64, Option<SystemTime>))> {
         }
     }
     out
+}
+
+/// `files` (name, bytes) as a gzipped tar at its root.
+pub(in crate::sagemaker) fn tar_gz_files(files: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut archive = tar::Builder::new(encoder);
+    for (name, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive.append_data(&mut header, name, *bytes)?;
+    }
+    archive.into_inner()?.finish()
 }
 
 /// `dir` as a gzipped tar (what SageMaker uploads as `model.tar.gz`).
