@@ -312,7 +312,11 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     )
     .unwrap();
     let models = models.as_array().unwrap();
-    assert_eq!(models.len(), 4, "the two requests and the sweep's two trials");
+    assert_eq!(
+        models.len(),
+        4,
+        "the two requests and the sweep's two trials"
+    );
     assert!(models[0]["metrics"]["validation:accuracy"].is_string());
     let arn = models[0]["arn"].as_str().unwrap();
     assert!(
