@@ -62,12 +62,24 @@ impl Stack {
     /// Polls `jobs show --json` until the request is in `state`.
     /// Sends `body` straight to the requests queue, as a backend would.
     async fn send_raw(&self, body: &Value) {
+        let queue = self.devstack.stack().requests_queue_url.clone();
+        self.send_as("devstack", &queue, body).await;
+    }
+
+    /// Sends `body` to `queue` signed with `access_key` (a principal of devstack.json).
+    async fn send_as(&self, access_key: &str, queue: &str, body: &Value) {
         let stack = self.devstack.stack();
-        let sdk =
-            trainq_devstack::stack::sdk_config(&stack.endpoints["default"], &stack.region).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(stack.region.clone()))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                access_key, "x", None, None, "cli-test",
+            ))
+            .endpoint_url(&stack.endpoints["default"])
+            .load()
+            .await;
         aws_sdk_sqs::Client::new(&sdk)
             .send_message()
-            .queue_url(&stack.requests_queue_url)
+            .queue_url(queue)
             .message_body(body.to_string())
             .send()
             .await
@@ -455,6 +467,14 @@ async fn retry_cancel_and_the_dead_letter_queue() {
         "{listed}"
     );
     assert_eq!(listed[0]["state"], json!("Queued"));
+    // A researcher's production request in the DLQ is not laundered by an operator's redrive.
+    let mut impostor: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("docs/examples/shift-request.json")).unwrap(),
+    )
+    .unwrap();
+    impostor["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let dlq = s.devstack.stack().requests_dlq_url.clone();
+    s.send_as("research", &dlq, &impostor).await;
     let dry = s.trainq(&["dlq", "redrive", "--dry-run"]);
     assert!(
         stdout(&dry).contains("1 messages would go back"),
@@ -462,7 +482,21 @@ async fn retry_cancel_and_the_dead_letter_queue() {
         stdout(&dry)
     );
     faults(json!({})).await;
-    assert!(stdout(&s.trainq(&["dlq", "redrive"])).contains("1 messages sent back"));
+    let redriven: Value =
+        serde_json::from_slice(&s.trainq(&["dlq", "redrive", "--json"]).stdout).unwrap();
+    assert_eq!(
+        redriven["messages"].as_array().unwrap().len(),
+        1,
+        "{redriven}"
+    );
+    assert_eq!(redriven["kept"][0]["request_id"], impostor["request_id"]);
+    assert!(
+        redriven["kept"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("may not send requests to the production registry"),
+        "{redriven}"
+    );
     s.wait_state(&dead, "Registered").await;
     s.devstack.stop().await;
 }

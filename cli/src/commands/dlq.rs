@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName as Attr};
 use serde_json::{Value, json};
+use trainq_common::Registries;
 use trainq_common::naming::request_id_for_message;
 use trainq_common::ports::JobStore;
-use trainq_common::request::peek_request_id;
+use trainq_common::request::{parse, peek_request_id};
 use uuid::Uuid;
 
 use crate::context::Context;
@@ -115,16 +116,40 @@ fn redrive_body(m: &Message) -> Option<String> {
     Some(body.to_owned())
 }
 
+/// Why a dead-lettered message must not be sent again by an operator: its original sender
+/// (SQS keeps `SenderId` when it dead-letters a message) may not use the registry it names.
+/// A redriven copy is sent with the operator's identity, which would launder it.
+fn foreign_sender(registries: &Registries, m: &Message) -> Option<String> {
+    let request = parse(m.body()?).ok()?;
+    let sender = m
+        .attributes()
+        .and_then(|a| a.get(&Attr::SenderId))
+        .map(String::as_str);
+    registries
+        .get(request.registry)
+        .trust
+        .check_sender(request.registry, &request.customer, sender)
+        .err()
+        .map(|e| e.rule)
+}
+
 /// Runs `trainq dlq redrive`.
 pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), CliError> {
     // Held for a minute while they are moved; a dry run holds nothing.
     let messages = read(ctx, if dry_run { 0 } else { 60 }).await?;
+    let registries = ctx.registries()?;
     let sqs = ctx.sqs();
-    let mut moved = Vec::new();
+    let (mut moved, mut kept) = (Vec::new(), Vec::new());
     for m in &messages {
         let Some(body) = redrive_body(m) else {
             continue;
         };
+        if let Some(why) = foreign_sender(&registries, m) {
+            kept.push(
+                json!({"message_id": m.message_id(), "request_id": request_id(m), "why": why}),
+            );
+            continue;
+        }
         if !dry_run {
             sqs.send_message()
                 .queue_url(&ctx.stack.requests_queue_url)
@@ -142,8 +167,18 @@ pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Cli
         moved.push(json!({"message_id": m.message_id(), "request_id": request_id(m)}));
     }
     if json {
-        output::json(&json!({"dry_run": dry_run, "messages": moved}));
-    } else if dry_run {
+        output::json(&json!({"dry_run": dry_run, "messages": moved, "kept": kept}));
+        return Ok(());
+    }
+    for k in &kept {
+        crate::say!(
+            "kept {} (request {}): {}",
+            k["message_id"].as_str().unwrap_or("-"),
+            k["request_id"].as_str().unwrap_or("-"),
+            k["why"].as_str().unwrap_or_default()
+        );
+    }
+    if dry_run {
         crate::say!(
             "{} messages would go back to the requests queue (nothing changed: --dry-run)",
             moved.len()
