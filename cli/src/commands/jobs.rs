@@ -178,6 +178,18 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
         r.updated_at,
         r.enqueued_at.as_deref().unwrap_or("-")
     );
+    if let Some(sender) = &r.sender {
+        crate::say!("sender      {sender}");
+    }
+    for f in &r.refusals {
+        crate::say!(
+            "refused     {} from {} at {}: {}",
+            f.message_id.as_deref().unwrap_or("-"),
+            f.sender.as_deref().unwrap_or("-"),
+            f.at,
+            f.reason
+        );
+    }
     if r.defer_count > 0 {
         crate::say!("deferred    {} times", r.defer_count);
     }
@@ -192,6 +204,13 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
             "model       {arn} ({}, {})",
             r.model_group.as_deref().unwrap_or("-"),
             r.model_approval.as_deref().unwrap_or("-")
+        );
+        if let Some(verdict) = &r.compatibility {
+            crate::say!("manifest    {}", verdict.label());
+        }
+        crate::say!(
+            "lineage     `trainq lineage {}` shows the whole chain",
+            r.request_id
         );
     }
     Ok(())
