@@ -60,6 +60,21 @@ impl Stack {
     }
 
     /// Polls `jobs show --json` until the request is in `state`.
+    /// Submits a request whose job trains for minutes and waits until it runs; its id.
+    async fn submit_long(&self) -> String {
+        let long = self.trainq(
+            &[
+                &["submit"][..],
+                FLAGS,
+                &["--hp", "epochs=500", "--hp", "epoch_delay_ms=200"],
+            ]
+            .concat(),
+        );
+        let id = stdout(&long).trim().to_owned();
+        self.wait_state(&id, "InProgress").await;
+        id
+    }
+
     /// Sends `body` straight to the requests queue, as a backend would.
     async fn send_raw(&self, body: &Value) {
         let queue = self.devstack.stack().requests_queue_url.clone();
@@ -402,21 +417,7 @@ async fn retry_cancel_and_the_dead_letter_queue() {
     );
 
     // Cancel a long job: it stops, the request ends Cancelled; cancelling again is refused.
-    let long = s.trainq(
-        &[
-            &["submit"][..],
-            FLAGS,
-            &["--hp", "epochs=500", "--hp", "epoch_delay_ms=200"],
-        ]
-        .concat(),
-    );
-    let long_id = stdout(&long).trim().to_owned();
-    poll::until("the long job to train", Duration::from_secs(60), || async {
-        let r: Value =
-            serde_json::from_slice(&s.trainq(&["jobs", "show", &long_id, "--json"]).stdout).ok()?;
-        (r["state"] == "InProgress").then_some(())
-    })
-    .await;
+    let long_id = s.submit_long().await;
     let cancelled = s.trainq(&["jobs", "cancel", &long_id]);
     assert!(
         stdout(&cancelled).contains("Cancelled"),
@@ -612,16 +613,7 @@ async fn queue_and_status_show_the_waiting_room_and_the_pools() {
     .await;
     s.upload_data().await;
     // A long job takes the one instance; the next request waits for it.
-    let long = s.trainq(
-        &[
-            &["submit"][..],
-            FLAGS,
-            &["--hp", "epochs=500", "--hp", "epoch_delay_ms=200"],
-        ]
-        .concat(),
-    );
-    let long_id = stdout(&long).trim().to_owned();
-    s.wait_state(&long_id, "InProgress").await;
+    let long_id = s.submit_long().await;
     let waiting_id = stdout(&s.trainq(&[&["submit"][..], FLAGS].concat()))
         .trim()
         .to_owned();
