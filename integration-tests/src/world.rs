@@ -459,25 +459,35 @@ impl World {
 
     /// Names of all training jobs on the endpoint (via ListTrainingJobs, paginated).
     pub async fn training_jobs(&self) -> Vec<String> {
-        let mut names = Vec::new();
+        self.list_jobs(None)
+            .await
+            .expect("ListTrainingJobs")
+            .iter()
+            .map(|s| s.training_job_name().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Every training job on the endpoint (with `status`, when given), all pages.
+    pub async fn list_jobs(
+        &self,
+        status: Option<aws_sdk_sagemaker::types::TrainingJobStatus>,
+    ) -> Result<Vec<aws_sdk_sagemaker::types::TrainingJobSummary>, String> {
+        let mut jobs = Vec::new();
         let mut token = None;
         loop {
             let out = self
                 .sagemaker
                 .list_training_jobs()
+                .set_status_equals(status.clone())
                 .max_results(100)
                 .set_next_token(token)
                 .send()
                 .await
-                .expect("ListTrainingJobs");
-            names.extend(
-                out.training_job_summaries()
-                    .iter()
-                    .map(|s| s.training_job_name().unwrap_or_default().to_owned()),
-            );
+                .map_err(|e| trainq_infra::errors::describe(&e))?;
+            jobs.extend(out.training_job_summaries().iter().cloned());
             token = out.next_token;
             if token.is_none() {
-                return names;
+                return Ok(jobs);
             }
         }
     }

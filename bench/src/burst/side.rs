@@ -221,40 +221,26 @@ async fn finish_due(w: &World, shape: &Shape) -> (u32, usize) {
         .chain(&shape.retrains)
         .map(|s| (s.id, s.length * shape.job.as_secs_f64()))
         .collect();
-    let mut running = 0;
+    // A listing that fails under load is tried again on the next tick.
+    let jobs = w
+        .list_jobs(Some(TrainingJobStatus::InProgress))
+        .await
+        .unwrap_or_default();
+    let now = aws_sdk_sagemaker::primitives::DateTime::from(std::time::SystemTime::now());
     let mut due = Vec::new();
-    let mut token = None;
-    loop {
-        let Ok(out) = w
-            .sagemaker
-            .list_training_jobs()
-            .status_equals(TrainingJobStatus::InProgress)
-            .max_results(100)
-            .set_next_token(token)
-            .send()
-            .await
-        else {
-            break;
-        };
-        let now = aws_sdk_sagemaker::primitives::DateTime::from(std::time::SystemTime::now());
-        for j in out.training_job_summaries() {
-            running += 1;
-            let name = j.training_job_name().unwrap_or_default();
-            let length = trainq_common::naming::parse_job_name(name)
-                .and_then(|(id, _)| lengths.get(&id).copied())
-                .unwrap_or(shape.job.as_secs_f64());
-            let age = j
-                .creation_time()
-                .map_or(0.0, |c| now.as_secs_f64() - c.as_secs_f64());
-            if age >= length {
-                due.push((name.to_owned(), length.round() as u64));
-            }
-        }
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
+    for j in &jobs {
+        let name = j.training_job_name().unwrap_or_default();
+        let length = trainq_common::naming::parse_job_name(name)
+            .and_then(|(id, _)| lengths.get(&id).copied())
+            .unwrap_or(shape.job.as_secs_f64());
+        let age = j
+            .creation_time()
+            .map_or(0.0, |c| now.as_secs_f64() - c.as_secs_f64());
+        if age >= length {
+            due.push((name.to_owned(), length.round() as u64));
         }
     }
+    let running = jobs.len() as u32;
     for (name, secs) in &due {
         w.finish_job(
             name,

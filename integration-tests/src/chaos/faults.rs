@@ -73,41 +73,29 @@ pub(super) async fn sagemaker_round(
     finished: &mut BTreeSet<String>,
     figures: &mut Figures,
 ) {
-    let mut token = None;
-    loop {
-        let out = w
-            .sagemaker
-            .list_training_jobs()
-            .status_equals(TrainingJobStatus::InProgress)
-            .max_results(100)
-            .set_next_token(token)
-            .send()
-            .await
-            .expect("ListTrainingJobs");
-        for job in out.training_job_summaries() {
-            let name = job.training_job_name().unwrap_or_default().to_owned();
-            if !finished.insert(name.clone()) {
-                continue;
+    let running = w
+        .list_jobs(Some(TrainingJobStatus::InProgress))
+        .await
+        .expect("ListTrainingJobs");
+    for job in &running {
+        let name = job.training_job_name().unwrap_or_default().to_owned();
+        if !finished.insert(name.clone()) {
+            continue;
+        }
+        let ending = if percent(config.seed, "spot", &name) < config.spot_loss_pct {
+            figures.spot_losses += 1;
+            json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded", "billable_s": 20, "training_s": 60})
+        } else {
+            let accuracy = 0.9 + percent(config.seed, "accuracy", &name) as f64 / 1000.0;
+            let mut done = json!({"status": "Completed", "billable_s": 30, "training_s": 100,
+                   "metrics": {"validation:accuracy": accuracy}});
+            if percent(config.seed, "incompatible", &name) < config.incompatible_pct {
+                done["manifest"] = incompatible_manifest();
+                figures.incompatible_jobs.insert(name.clone());
             }
-            let ending = if percent(config.seed, "spot", &name) < config.spot_loss_pct {
-                figures.spot_losses += 1;
-                json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded", "billable_s": 20, "training_s": 60})
-            } else {
-                let accuracy = 0.9 + percent(config.seed, "accuracy", &name) as f64 / 1000.0;
-                let mut done = json!({"status": "Completed", "billable_s": 30, "training_s": 100,
-                       "metrics": {"validation:accuracy": accuracy}});
-                if percent(config.seed, "incompatible", &name) < config.incompatible_pct {
-                    done["manifest"] = incompatible_manifest();
-                    figures.incompatible_jobs.insert(name.clone());
-                }
-                done
-            };
-            w.finish_job(&name, ending).await;
-        }
-        token = out.next_token;
-        if token.is_none() {
-            return;
-        }
+            done
+        };
+        w.finish_job(&name, ending).await;
     }
 }
 
