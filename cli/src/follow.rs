@@ -55,9 +55,10 @@ pub async fn wait(
                     )
                 });
                 eprintln!(
-                    "[{:>5.0}s] {}{detail}",
+                    "[{:>5.0}s] {}{}",
                     started.elapsed().as_secs_f64(),
-                    record.state
+                    record.state,
+                    crate::output::visible(&detail)
                 );
                 last = Some(now);
             }

@@ -11,13 +11,41 @@ macro_rules! say {
     ($($arg:tt)*) => { $crate::output::line(format_args!($($arg)*)) };
 }
 
-/// Writes one line to stdout; exits with status 0 when stdout is closed.
+/// Writes one line for people to stdout, its control characters made visible (see
+/// [`visible`]); exits with status 0 when stdout is closed.
 pub fn line(args: std::fmt::Arguments<'_>) {
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{args}")
+    write_out(&visible(&args.to_string()));
+}
+
+fn write_out(text: &str) {
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{text}")
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
         std::process::exit(0);
     }
+}
+
+/// `text` safe for a terminal: record fields can hold what a sender wrote (a rejected body,
+/// its free text), so every control character but the line break — ESC and CSI above all,
+/// which would let a message recolour, move or hide what the on-call person reads — and the
+/// bidirectional overrides, which reorder text, are shown as `\u{…}` escapes.
+pub fn visible(text: &str) -> String {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A plain text table: a header row and rows, columns padded to their widest cell.
@@ -76,7 +104,9 @@ impl Table {
 pub fn json<T: Serialize>(value: &T) {
     let text =
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    line(format_args!("{text}"));
+    // JSON escapes what a terminal would obey below U+0020; what it leaves (DEL, C1, bidi
+    // overrides) is data a script may need byte for byte.
+    write_out(&text);
 }
 
 /// `-` for a missing value.
@@ -87,6 +117,17 @@ pub fn or_dash<T: ToString>(v: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(visible("plain\nlines ok"), "plain\nlines ok");
+        assert_eq!(
+            visible("a\u{1b}[31mred\u{9b}2J"),
+            "a\\u{1b}[31mred\\u{9b}2J"
+        );
+        assert_eq!(visible("abc\u{202e}fed\r"), "abc\\u{202e}fed\\u{d}");
+        assert_eq!(visible("tab\there"), "tab\\u{9}here");
+    }
 
     #[test]
     fn columns_are_padded_to_their_widest_cell() {

@@ -545,6 +545,29 @@ async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status()
         "clap's usage error"
     );
 
+    // A sender's text reaches the terminal shown, not obeyed: escape sequences (ESC as JSON
+    // escapes it, CSI as SQS carries it) and a bidi override in a rejected request.
+    let hostile = uuid::Uuid::new_v4();
+    s.send_raw(&json!({"request_id": hostile.to_string(),
+        "customer": "\u{1b}[2J\u{9b}31mgotcha\u{202e}", "project": "p"}))
+        .await;
+    s.wait_state(&hostile.to_string(), "Rejected").await;
+    let shown = s.trainq(&["jobs", "show", &hostile.to_string()]);
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        !text.contains(['\u{1b}', '\u{9b}', '\u{202e}']),
+        "a control character reached the terminal: {text:?}"
+    );
+    assert!(
+        text.contains("\\u{1b}[2J\\u{9b}31mgotcha\\u{202e}"),
+        "{text}"
+    );
+    let listed = stdout(&s.trainq(&["jobs", "list", "--state", "rejected"]));
+    assert!(
+        !listed.contains(['\u{1b}', '\u{9b}', '\u{202e}']),
+        "{listed:?}"
+    );
+
     // The Python example of docs/backend.md: same id rule, schema-checked, really enqueued.
     let python = |args: &[&str]| {
         std::process::Command::new(workspace().join(".venv/bin/python"))
