@@ -28,7 +28,8 @@ pub enum Metric {
     SpotSavings,
     /// From enqueue (SQS `SentTimestamp`) to CreateTrainingJob (seconds).
     EnqueueToLaunch,
-    /// State-change events of jobs trainq did not launch, ignored by the watcher (count).
+    /// State-change events that changed no record: of jobs trainq did not launch, of `tq-`
+    /// jobs without a record, unreadable ones (count).
     IgnoredEvents,
     /// Records the reconcile schedule found stale and healed (count).
     Reconciled,

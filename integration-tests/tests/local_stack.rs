@@ -52,6 +52,46 @@ impl Local {
         Self { devstack, sdk }
     }
 
+    /// Creates a training job named `name` straight on the endpoint, as another stack would.
+    async fn create_stray_job(&self, name: &str) {
+        use aws_sdk_sagemaker::types::{
+            AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition,
+            TrainingInputMode, TrainingInstanceType,
+        };
+        aws_sdk_sagemaker::Client::new(&self.sdk)
+            .create_training_job()
+            .training_job_name(name)
+            .algorithm_specification(
+                AlgorithmSpecification::builder()
+                    .training_image(
+                        "000000000000.dkr.ecr.eu-west-1.amazonaws.com/defect-classifier:1",
+                    )
+                    .training_input_mode(TrainingInputMode::File)
+                    .build(),
+            )
+            .role_arn("arn:aws:iam::000000000000:role/other-stack")
+            .output_data_config(
+                OutputDataConfig::builder()
+                    .s3_output_path("s3://trainq-prod-models/other/")
+                    .build(),
+            )
+            .resource_config(
+                ResourceConfig::builder()
+                    .instance_type(TrainingInstanceType::MlM5Large)
+                    .instance_count(1)
+                    .volume_size_in_gb(10)
+                    .build(),
+            )
+            .stopping_condition(
+                StoppingCondition::builder()
+                    .max_runtime_in_seconds(600)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateTrainingJob");
+    }
+
     fn stack(&self) -> &StackConfig {
         self.devstack.stack()
     }
@@ -132,6 +172,21 @@ async fn the_shipped_functions_carry_a_request_to_a_registered_model() {
         watcher_log.contains("\"Registered\""),
         "the watcher binary registered it"
     );
+
+    // A `tq-` job nobody recorded (another stack's, sharing the prefix): its events change
+    // nothing and are counted as IgnoredEvents.
+    let stray = trainq_common::naming::job_name(uuid::Uuid::new_v4(), 1);
+    local.create_stray_job(&stray).await;
+    poll::until(
+        "IgnoredEvents for the stray job",
+        Duration::from_secs(60),
+        || async {
+            let log = std::fs::read_to_string(state_dir.join("logs/trainq-watcher.log")).ok()?;
+            let warned = log.contains(&stray) || log.contains("a trainq job name without a record");
+            (warned && log.contains("\"IgnoredEvents\":")).then_some(())
+        },
+    )
+    .await;
     local.devstack.stop().await;
 }
 

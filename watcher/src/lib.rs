@@ -90,10 +90,7 @@ where
     /// Handles an SQS batch of EventBridge events; the response names the ones to redeliver.
     pub async fn handle_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
         let outcomes = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
-        let ignored = outcomes
-            .iter()
-            .filter(|o| matches!(o, WatchOutcome::NotOurs(_)))
-            .count();
+        let ignored = outcomes.iter().filter(|o| o.ignored()).count();
         if ignored > 0 {
             metrics::emit(
                 metrics::NO_REGISTRY,

@@ -13,13 +13,23 @@ pub enum WatchOutcome {
     NotOurs(String),
     /// The event could not be read; the reason names the field.
     Unreadable(String),
-    /// A trainq job name without a record (logged loudly; nothing to update).
+    /// A trainq job name without a record (counted; nothing to update).
     NoRecord,
     /// The record could not be read or written: the event comes back.
     Retry(ServiceError),
 }
 
 impl WatchOutcome {
+    /// Whether the event changed no record and never will (the `IgnoredEvents` metric): a
+    /// foreign job's, a `tq-` job's without a record (another stack's sharing the prefix, or a
+    /// record removed), an unreadable one.
+    pub fn ignored(&self) -> bool {
+        matches!(
+            self,
+            Self::NotOurs(_) | Self::NoRecord | Self::Unreadable(_)
+        )
+    }
+
     /// Whether the event must be delivered again.
     pub fn redeliver(&self) -> bool {
         matches!(self, Self::Retry(_))
@@ -30,7 +40,8 @@ impl WatchOutcome {
             Self::Applied(effect) => info!(?effect, "event applied"),
             Self::NotOurs(job) => info!(job_name = %job, "not a trainq job; ignored"),
             Self::Unreadable(reason) => warn!(%reason, "unreadable event; ignored"),
-            Self::NoRecord => error!("trainq job without a record"),
+            // Normal where two stacks share the `tq-` prefix (each rule sees both); counted.
+            Self::NoRecord => warn!("a trainq job name without a record; ignored"),
             Self::Retry(e) => error!(error = %e, "could not record the event; will retry"),
         }
     }
