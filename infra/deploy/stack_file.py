@@ -12,6 +12,9 @@ import sys
 
 import boto3
 
+# common/src/stack.rs: SCHEDULER_VARIABLES.
+SCHEDULER_VARIABLES = ("TRAINQ_POOL_LIMITS", "TRAINQ_PRIORITY_CLASSES", "TRAINQ_CUSTOMER_WEIGHTS")
+
 
 def stack_file(name: str, cloudformation, lambda_client) -> dict:
     """The stack file of stack `name`: the dispatcher's own environment (table, bus, queue,
@@ -32,6 +35,9 @@ def stack_file(name: str, cloudformation, lambda_client) -> dict:
         "alerts_bus": env["TRAINQ_ALERTS_BUS"],
         "alerts_queue_url": queue["AlertsQueue"],
         "registries": {k: v for k, v in env.items() if k.startswith(("TRAINQ_PRODUCTION_", "TRAINQ_RESEARCH_"))},
+        # The ledger and the limits `trainq status` and `trainq queue` read (as the dispatcher has them).
+        "capacity_table": env.get("TRAINQ_CAPACITY_TABLE"),
+        "scheduler": {k: v for k, v in env.items() if k in SCHEDULER_VARIABLES},
     }
 
 

@@ -468,6 +468,17 @@ async fn retry_cancel_and_the_dead_letter_queue() {
         "{listed}"
     );
     assert_eq!(listed[0]["state"], json!("Queued"));
+    // `trainq status` counts it from the records: queued, pushed back by throttling.
+    let status: Value = serde_json::from_slice(&s.trainq(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["waiting_room"]["deferred"], 1, "{status}");
+    assert!(
+        status["pools"].as_array().is_some_and(|p| !p.is_empty()),
+        "{status}"
+    );
+    assert!(
+        stdout(&s.trainq(&["status"])).contains("1 of them pushed back by throttling"),
+        "the human view says the same"
+    );
     // A researcher's production request in the DLQ is not laundered by an operator's redrive.
     let mut impostor: Value = serde_json::from_str(
         &std::fs::read_to_string(workspace().join("docs/examples/shift-request.json")).unwrap(),

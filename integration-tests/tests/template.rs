@@ -295,6 +295,28 @@ async fn the_deploy_script_deploys_and_writes_a_stack_file_trainq_can_use() {
             .requests_dlq_url
             .ends_with(&format!("{prefix}-requests-dlq"))
     );
+    // `trainq status` shows the pools' limits on a deployed stack too (not "-").
+    assert!(
+        stack
+            .capacity_table
+            .as_deref()
+            .is_some_and(|t| t.starts_with(&prefix)),
+        "{:?}",
+        stack.capacity_table
+    );
+    assert_eq!(
+        stack
+            .scheduler
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        trainq_common::stack::SCHEDULER_VARIABLES
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -56,6 +56,7 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
     let queries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table);
     let mut by_state = BTreeMap::new();
     let mut running: BTreeMap<String, u32> = BTreeMap::new();
+    let (mut queued, mut deferred) = (0, 0);
     for state in IN_FLIGHT {
         let records = queries
             .select(&Selection::State(state.as_str().into()), None, 10_000)
@@ -68,25 +69,38 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
                 }
             }
         }
+        if state == JobState::Queued || state == JobState::Deferred {
+            queued += records.len();
+            deferred += records.iter().filter(|r| r.defer_count > 0).count();
+        }
         by_state.insert(state.as_str(), records.len());
     }
     let pools = pool_rows(ctx).await?;
     if json {
         output::json(&json!({
             "requests_queue": {"visible": requests.0, "in_flight": requests.1, "delayed": requests.2},
+            "waiting_room": {"queued": queued, "deferred": deferred},
             "dead_letter_queue": {"visible": dlq.0 + dlq.1 + dlq.2},
             "requests_by_state": by_state,
             "instances_in_use": running,
             "pools": pools.iter().map(PoolRow::json).collect::<Vec<_>>(),
-            "quotas": ctx.stack.quotas,
         }));
         return Ok(());
     }
+    // Deferral hides a message (visibility), it does not delay it: the queue's "delayed"
+    // count holds only wake-ups; how many requests were pushed back is the records' to say.
     crate::say!(
-        "requests queue   {} waiting, {} being handled, {} deferred (delayed)",
+        "requests queue   {} messages waiting, {} being handled or hidden until their next try",
         requests.0,
-        requests.1,
-        requests.2
+        requests.1 + requests.2
+    );
+    crate::say!(
+        "waiting room     {queued} queued, {deferred} of them pushed back by throttling{}",
+        if queued > 0 {
+            " — `trainq queue`"
+        } else {
+            ""
+        }
     );
     crate::say!(
         "dead-letter      {} messages{}",
@@ -118,20 +132,18 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
         crate::say!("\n{}", table.render());
         return Ok(());
     }
-    let mut table = Table::new(&["instance type", "instances in use", "quota"]);
+    // A stack file without the ledger (written by an earlier deploy script): what runs, and
+    // how to see the limits.
+    let mut table = Table::new(&["instance type", "instances in use"]);
     for (t, n) in &running {
-        table.row(vec![
-            t.clone(),
-            n.to_string(),
-            ctx.stack
-                .quotas
-                .get(t)
-                .map_or("-".into(), |q| q.to_string()),
-        ]);
+        table.row(vec![t.clone(), n.to_string()]);
     }
     if !table.is_empty() {
         crate::say!("\n{}", table.render());
     }
+    crate::say!(
+        "\npool limits unknown: the stack file names no capacity table (write it again with infra/deploy/stack_file.py)"
+    );
     Ok(())
 }
 
