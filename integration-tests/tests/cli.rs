@@ -487,6 +487,8 @@ async fn retry_cancel_and_the_dead_letter_queue() {
     impostor["request_id"] = json!(uuid::Uuid::new_v4().to_string());
     let dlq = s.devstack.stack().requests_dlq_url.clone();
     s.send_as("research", &dlq, &impostor).await;
+    // And a message that is no request at all is kept and said so, not skipped in silence.
+    s.send_as("devstack", &dlq, &json!("not a request")).await;
     let dry = s.trainq(&["dlq", "redrive", "--dry-run"]);
     assert!(
         stdout(&dry).contains("1 messages would go back"),
@@ -501,12 +503,25 @@ async fn retry_cancel_and_the_dead_letter_queue() {
         1,
         "{redriven}"
     );
-    assert_eq!(redriven["kept"][0]["request_id"], impostor["request_id"]);
+    let kept = redriven["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), 2, "{redriven}");
+    let why_of = |id: &Value| {
+        kept.iter()
+            .find(|k| &k["request_id"] == id)
+            .and_then(|k| k["why"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     assert!(
-        redriven["kept"][0]["why"]
-            .as_str()
-            .unwrap()
+        why_of(&impostor["request_id"])
             .contains("may not send requests to the production registry"),
+        "{redriven}"
+    );
+    assert!(
+        kept.iter().any(|k| k["why"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not a JSON object")),
         "{redriven}"
     );
     s.wait_state(&dead, "Registered").await;

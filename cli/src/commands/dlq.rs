@@ -99,21 +99,27 @@ pub async fn list(ctx: &Context, json: bool) -> Result<(), CliError> {
 }
 
 /// The body to send again: unchanged, except that a request without an id gets the one its
-/// original delivery had, so the redriven copy is the same request, not a new one.
-fn redrive_body(m: &Message) -> Option<String> {
-    let body = m.body()?;
+/// original delivery had, so the redriven copy is the same request, not a new one. `Err`
+/// says why a message is not worth sending again (it is kept, and listed).
+fn redrive_body(m: &Message) -> Result<String, String> {
+    let body = m.body().unwrap_or_default();
     if peek_request_id(body).is_some() {
-        return Some(body.to_owned());
+        return Ok(body.to_owned());
     }
-    let mut value: Value = serde_json::from_str(body).ok()?;
-    if let (Some(obj), Some(id)) = (value.as_object_mut(), m.message_id()) {
-        obj.insert(
-            "request_id".into(),
-            json!(request_id_for_message(id).to_string()),
-        );
-        return Some(value.to_string());
+    // Without an id it could only come back as a new request (its first delivery's record,
+    // keyed by that message id, already says why it was refused).
+    let mut value: Value = serde_json::from_str(body)
+        .map_err(|e| format!("not a JSON request ({e}); its record says why it was refused"))?;
+    match (value.as_object_mut(), m.message_id()) {
+        (Some(obj), Some(id)) => {
+            obj.insert(
+                "request_id".into(),
+                json!(request_id_for_message(id).to_string()),
+            );
+            Ok(value.to_string())
+        }
+        _ => Err("not a JSON object; its record says why it was refused".to_owned()),
     }
-    Some(body.to_owned())
 }
 
 /// Why a dead-lettered message must not be sent again by an operator: its original sender
@@ -141,15 +147,15 @@ pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Cli
     let sqs = ctx.sqs();
     let (mut moved, mut kept) = (Vec::new(), Vec::new());
     for m in &messages {
-        let Some(body) = redrive_body(m) else {
-            continue;
+        let body = match (redrive_body(m), foreign_sender(&registries, m)) {
+            (Ok(body), None) => body,
+            (Err(why), _) | (Ok(_), Some(why)) => {
+                kept.push(
+                    json!({"message_id": m.message_id(), "request_id": request_id(m), "why": why}),
+                );
+                continue;
+            }
         };
-        if let Some(why) = foreign_sender(&registries, m) {
-            kept.push(
-                json!({"message_id": m.message_id(), "request_id": request_id(m), "why": why}),
-            );
-            continue;
-        }
         if !dry_run {
             sqs.send_message()
                 .queue_url(&ctx.stack.requests_queue_url)
