@@ -46,11 +46,7 @@ where
         message: &SqsMessage,
     ) -> Result<Found, Outcome> {
         if existing.state == JobState::Rejected {
-            ours.refusals = existing.refusals.clone();
-            ours.note_refusal(existing.as_refusal());
-            ours.version = existing.version;
-            let expected = ours.next_version();
-            return match self.store.put_if_version(&ours, expected).await {
+            return match self.replace_rejected(&mut ours, &existing).await {
                 Ok(Write::Written) => {
                     info!(
                         rejected_message = existing.message_id.as_deref().unwrap_or_default(),
@@ -76,6 +72,20 @@ where
             }
             _ => Ok(Found::Same(existing)),
         }
+    }
+
+    /// Writes `ours` over the rejected record `existing` (version-guarded), keeping that
+    /// rejection and its own history in `ours`'s refusals.
+    pub(crate) async fn replace_rejected(
+        &self,
+        ours: &mut JobRecord,
+        existing: &JobRecord,
+    ) -> Result<Write, ServiceError> {
+        ours.refusals = existing.refusals.clone();
+        ours.note_refusal(existing.as_refusal());
+        ours.version = existing.version;
+        let expected = ours.next_version();
+        self.store.put_if_version(ours, expected).await
     }
 
     /// Refuses a message that reuses `existing`'s id for a different request.

@@ -56,11 +56,7 @@ where
             Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
                 // Another refused message under the id: the newest rejection is the record
                 // (what `submit --wait` looks for), the older ones its history.
-                record.refusals = existing.refusals.clone();
-                record.note_refusal(existing.as_refusal());
-                record.version = existing.version;
-                let expected = record.next_version();
-                match self.store.put_if_version(&record, expected).await {
+                match self.replace_rejected(&mut record, &existing).await {
                     Ok(Write::Written) => {}
                     Ok(Write::Conflict(_)) => return Outcome::Busy,
                     Err(e) => return Outcome::Retry(e),

@@ -21,4 +21,5 @@ pub mod moto;
 pub mod poll;
 pub mod resources;
 pub mod stacks;
+pub mod training_jobs;
 pub mod world;

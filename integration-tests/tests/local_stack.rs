@@ -14,6 +14,7 @@ use trainq_devstack::stack::sdk_config;
 use trainq_infra::DynamoJobStore;
 use trainq_integration_tests::local_stack::{config, workspace, workspace_binary};
 use trainq_integration_tests::poll;
+use trainq_integration_tests::training_jobs::minimal_job;
 
 const TRAINER: &str = env!("CARGO_BIN_EXE_test-defect-trainer");
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -54,42 +55,15 @@ impl Local {
 
     /// Creates a training job named `name` straight on the endpoint, as another stack would.
     async fn create_stray_job(&self, name: &str) {
-        use aws_sdk_sagemaker::types::{
-            AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition,
-            TrainingInputMode, TrainingInstanceType,
-        };
-        aws_sdk_sagemaker::Client::new(&self.sdk)
-            .create_training_job()
-            .training_job_name(name)
-            .algorithm_specification(
-                AlgorithmSpecification::builder()
-                    .training_image(
-                        "000000000000.dkr.ecr.eu-west-1.amazonaws.com/defect-classifier:1",
-                    )
-                    .training_input_mode(TrainingInputMode::File)
-                    .build(),
-            )
-            .role_arn("arn:aws:iam::000000000000:role/other-stack")
-            .output_data_config(
-                OutputDataConfig::builder()
-                    .s3_output_path("s3://trainq-prod-models/other/")
-                    .build(),
-            )
-            .resource_config(
-                ResourceConfig::builder()
-                    .instance_type(TrainingInstanceType::MlM5Large)
-                    .instance_count(1)
-                    .volume_size_in_gb(10)
-                    .build(),
-            )
-            .stopping_condition(
-                StoppingCondition::builder()
-                    .max_runtime_in_seconds(600)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateTrainingJob");
+        minimal_job(
+            &aws_sdk_sagemaker::Client::new(&self.sdk),
+            name,
+            false,
+            None,
+        )
+        .send()
+        .await
+        .expect("CreateTrainingJob");
     }
 
     fn stack(&self) -> &StackConfig {

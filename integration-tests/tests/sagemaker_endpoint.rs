@@ -3,11 +3,9 @@
 
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use aws_sdk_sagemaker::operation::create_training_job::CreateTrainingJobError;
-use aws_sdk_sagemaker::types::{
-    AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition, TrainingInputMode,
-    TrainingInstanceType, TrainingJobStatus,
-};
+use aws_sdk_sagemaker::types::TrainingJobStatus;
 use serde_json::json;
+use trainq_integration_tests::training_jobs::minimal_job;
 use trainq_integration_tests::world::World;
 
 fn create(
@@ -16,35 +14,7 @@ fn create(
     spot: bool,
     max_wait: Option<i32>,
 ) -> aws_sdk_sagemaker::operation::create_training_job::builders::CreateTrainingJobFluentBuilder {
-    w.sagemaker
-        .create_training_job()
-        .training_job_name(name)
-        .algorithm_specification(
-            AlgorithmSpecification::builder()
-                .training_image("111111111111.dkr.ecr.eu-west-1.amazonaws.com/defect-classifier:1")
-                .training_input_mode(TrainingInputMode::File)
-                .build(),
-        )
-        .role_arn("arn:aws:iam::111111111111:role/trainq-prod")
-        .output_data_config(
-            OutputDataConfig::builder()
-                .s3_output_path("s3://prod-models/output/")
-                .build(),
-        )
-        .resource_config(
-            ResourceConfig::builder()
-                .instance_type(TrainingInstanceType::MlM5Large)
-                .instance_count(1)
-                .volume_size_in_gb(10)
-                .build(),
-        )
-        .stopping_condition(
-            StoppingCondition::builder()
-                .max_runtime_in_seconds(3600)
-                .set_max_wait_time_in_seconds(max_wait)
-                .build(),
-        )
-        .enable_managed_spot_training(spot)
+    minimal_job(&w.sagemaker, name, spot, max_wait)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
