@@ -191,15 +191,22 @@ pub enum JobsCommand {
         /// The request id
         id: String,
     },
-    /// A new attempt for a Failed or Stopped request
+    /// A new attempt for a Failed, Stopped or Expired request, with a fresh retry budget
     Retry {
         /// The request id
         id: String,
     },
-    /// Stop the request's training job and end it Cancelled
+    /// Cancel a request: nothing new launches, its running job is stopped, and it ends
+    /// Cancelled once SageMaker confirms nothing runs
     Cancel {
         /// The request id
         id: String,
+        /// Wait until SageMaker confirms the job stopped and the request is Cancelled
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this long (e.g. 90s, 30m)
+        #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
+        timeout: std::time::Duration,
     },
 }
 

@@ -8,6 +8,7 @@ pub mod context;
 pub mod duration;
 pub mod error;
 pub mod follow;
+pub mod operator;
 pub mod output;
 
 use crate::args::{Cli, Command, DlqCommand, JobsCommand, ModelsCommand, SweepCommand};
@@ -23,7 +24,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Jobs(JobsCommand::List(args)) => commands::jobs::list(&ctx, args, json).await,
         Command::Jobs(JobsCommand::Show { id }) => commands::jobs::show(&ctx, &id, json).await,
         Command::Jobs(JobsCommand::Retry { id }) => commands::ops::retry(&ctx, &id, json).await,
-        Command::Jobs(JobsCommand::Cancel { id }) => commands::ops::cancel(&ctx, &id, json).await,
+        Command::Jobs(JobsCommand::Cancel { id, wait, timeout }) => {
+            let until = wait.then_some(timeout);
+            commands::ops::cancel(&ctx, &id, until, json).await
+        }
         Command::Sweep(SweepCommand::Submit { file, dry_run }) => {
             commands::sweep::submit(&ctx, &file, dry_run, json).await
         }

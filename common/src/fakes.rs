@@ -292,6 +292,12 @@ pub struct FakeTraining {
     pub faults: Mutex<VecDeque<ServiceError>>,
     /// What DescribeTrainingJob answers, by job name (set by tests).
     pub described: Mutex<BTreeMap<String, JobStateChange>>,
+    /// Jobs StopTrainingJob was called for, in order.
+    pub stopped: Mutex<Vec<String>>,
+    /// Runs once, right after the next successful create: what another party does while the
+    /// caller still thinks the job is new (e.g. an operator cancels the request).
+    #[allow(clippy::type_complexity)]
+    pub after_create: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl TrainingService for FakeTraining {
@@ -305,6 +311,10 @@ impl TrainingService for FakeTraining {
             return Err(ServiceError::AlreadyExists(spec.job_name.clone()));
         }
         jobs.insert(spec.job_name.clone(), spec.clone());
+        drop(jobs);
+        if let Some(hook) = self.after_create.lock().unwrap().take() {
+            hook();
+        }
         Ok(format!(
             "arn:aws:sagemaker:eu-west-1:000000000000:training-job/{}",
             spec.job_name
@@ -318,6 +328,27 @@ impl TrainingService for FakeTraining {
             .get(job_name)
             .cloned()
             .ok_or_else(|| ServiceError::NotFound(job_name.to_owned()))
+    }
+
+    async fn stop_training_job(
+        &self,
+        job_name: &str,
+    ) -> Result<crate::cancel::StopAnswer, ServiceError> {
+        use crate::cancel::StopAnswer;
+        self.stopped.lock().unwrap().push(job_name.to_owned());
+        let ended = self
+            .described
+            .lock()
+            .unwrap()
+            .get(job_name)
+            .is_some_and(|d| d.status != "InProgress");
+        Ok(if ended {
+            StopAnswer::NotRunning
+        } else if self.jobs.lock().unwrap().contains_key(job_name) {
+            StopAnswer::Stopping
+        } else {
+            StopAnswer::NotFound
+        })
     }
 }
 

@@ -35,6 +35,26 @@ pub fn budget(request: &TrainingRequest) -> u32 {
         .unwrap_or(DEFAULT_MAX_ATTEMPTS)
 }
 
+/// Where a request stands when one of its attempts ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    /// The attempt's number (1-based, over the request's whole life).
+    pub attempt: u32,
+    /// Attempts spent from the current budget, this one included (an operator's retry starts
+    /// a fresh budget: see [`crate::JobRecord::budget_spent`]).
+    pub from_budget: u32,
+}
+
+impl Spent {
+    /// The first budget, never retried by hand: the attempt number is what was spent.
+    pub fn first_budget(attempt: u32) -> Self {
+        Self {
+            attempt,
+            from_budget: attempt,
+        }
+    }
+}
+
 /// What to do after a system failure of attempt `attempt` (1-based) on `current`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryPlan {
@@ -54,11 +74,11 @@ pub enum RetryPlan {
 /// request's attempt budget.
 pub fn next_attempt(
     request: &TrainingRequest,
-    attempt: u32,
+    spent: Spent,
     current: &Rung,
     failure: SystemFailure,
 ) -> RetryPlan {
-    if attempt >= budget(request) {
+    if spent.from_budget >= budget(request) {
         return RetryPlan::Exhausted;
     }
     let ladder = rungs(request);
@@ -72,7 +92,7 @@ pub fn next_attempt(
         current.clone()
     };
     RetryPlan::Retry {
-        attempt: attempt + 1,
+        attempt: spent.attempt + 1,
         rung,
     }
 }
@@ -82,7 +102,7 @@ pub fn next_attempt(
 /// same rung again (another instance type would not fix the code), within the budget.
 pub fn after_user_failure(
     request: &TrainingRequest,
-    attempt: u32,
+    spent: Spent,
     current: &Rung,
 ) -> Option<RetryPlan> {
     if !request
@@ -92,11 +112,11 @@ pub fn after_user_failure(
     {
         return None;
     }
-    Some(if attempt >= budget(request) {
+    Some(if spent.from_budget >= budget(request) {
         RetryPlan::Exhausted
     } else {
         RetryPlan::Retry {
-            attempt: attempt + 1,
+            attempt: spent.attempt + 1,
             rung: current.clone(),
         }
     })
@@ -148,7 +168,12 @@ mod tests {
     fn capacity_losses_walk_the_ladder_within_the_budget() {
         let r = request(|_| {});
         let lost = SystemFailure::SpotCapacityLost;
-        let step1 = next_attempt(&r, 1, &rung("ml.g5.xlarge", true), lost);
+        let step1 = next_attempt(
+            &r,
+            Spent::first_budget(1),
+            &rung("ml.g5.xlarge", true),
+            lost,
+        );
         assert_eq!(
             step1,
             RetryPlan::Retry {
@@ -156,7 +181,12 @@ mod tests {
                 rung: rung("ml.g4dn.xlarge", true)
             }
         );
-        let step2 = next_attempt(&r, 2, &rung("ml.g4dn.xlarge", true), lost);
+        let step2 = next_attempt(
+            &r,
+            Spent::first_budget(2),
+            &rung("ml.g4dn.xlarge", true),
+            lost,
+        );
         assert_eq!(
             step2,
             RetryPlan::Retry {
@@ -166,7 +196,7 @@ mod tests {
         );
         let step3 = next_attempt(
             &r,
-            3,
+            Spent::first_budget(3),
             &rung("ml.g5.xlarge", false),
             SystemFailure::InsufficientCapacity,
         );
@@ -179,7 +209,12 @@ mod tests {
             "last rung repeats"
         );
         assert_eq!(
-            next_attempt(&r, 4, &rung("ml.g5.xlarge", false), lost),
+            next_attempt(
+                &r,
+                Spent::first_budget(4),
+                &rung("ml.g5.xlarge", false),
+                lost
+            ),
             RetryPlan::Exhausted
         );
     }
@@ -188,7 +223,12 @@ mod tests {
     fn internal_errors_and_quotas_retry_the_same_rung() {
         let r = request(|_| {});
         for failure in [SystemFailure::Internal, SystemFailure::Quota] {
-            let plan = next_attempt(&r, 1, &rung("ml.g5.xlarge", true), failure);
+            let plan = next_attempt(
+                &r,
+                Spent::first_budget(1),
+                &rung("ml.g5.xlarge", true),
+                failure,
+            );
             assert_eq!(
                 plan,
                 RetryPlan::Retry {
@@ -203,7 +243,12 @@ mod tests {
     fn the_request_sets_the_budget() {
         let r = request(|b| b["retry"] = json!({"max_attempts": 1}));
         assert_eq!(
-            next_attempt(&r, 1, &rung("ml.g5.xlarge", true), SystemFailure::Internal),
+            next_attempt(
+                &r,
+                Spent::first_budget(1),
+                &rung("ml.g5.xlarge", true),
+                SystemFailure::Internal
+            ),
             RetryPlan::Exhausted
         );
     }
@@ -211,19 +256,48 @@ mod tests {
     #[test]
     fn user_failures_retry_the_same_rung_only_when_asked() {
         let here = rung("ml.g5.xlarge", true);
-        assert_eq!(after_user_failure(&request(|_| {}), 1, &here), None);
+        assert_eq!(
+            after_user_failure(&request(|_| {}), Spent::first_budget(1), &here),
+            None
+        );
         let asked =
             request(|b| b["retry"] = json!({"max_attempts": 2, "retry_user_failures": true}));
         assert_eq!(
-            after_user_failure(&asked, 1, &here),
+            after_user_failure(&asked, Spent::first_budget(1), &here),
             Some(RetryPlan::Retry {
                 attempt: 2,
                 rung: here.clone()
             })
         );
         assert_eq!(
-            after_user_failure(&asked, 2, &here),
+            after_user_failure(&asked, Spent::first_budget(2), &here),
             Some(RetryPlan::Exhausted)
+        );
+    }
+
+    #[test]
+    fn a_fresh_budget_counts_from_the_operators_retry() {
+        let r = request(|_| {});
+        let here = rung("ml.g5.xlarge", true);
+        let after_retry = Spent {
+            attempt: 5,
+            from_budget: 1,
+        };
+        assert_eq!(
+            next_attempt(&r, after_retry, &here, SystemFailure::SpotCapacityLost),
+            RetryPlan::Retry {
+                attempt: 6,
+                rung: rung("ml.g4dn.xlarge", true)
+            },
+            "attempt 5 of a request whose budget is 4, first of its fresh budget"
+        );
+        let spent = Spent {
+            attempt: 8,
+            from_budget: 4,
+        };
+        assert_eq!(
+            next_attempt(&r, spent, &here, SystemFailure::SpotCapacityLost),
+            RetryPlan::Exhausted
         );
     }
 }

@@ -80,6 +80,13 @@ pub trait TrainingService: Send + Sync {
         &self,
         job_name: &str,
     ) -> impl Future<Output = Result<JobStateChange, ServiceError>> + Send;
+
+    /// StopTrainingJob by name: stopping now, not running (ended or already stopping), or
+    /// unknown to SageMaker (never created).
+    fn stop_training_job(
+        &self,
+        job_name: &str,
+    ) -> impl Future<Output = Result<crate::cancel::StopAnswer, ServiceError>> + Send;
 }
 
 /// The SageMaker Model Registry: package groups and versioned model packages.
@@ -324,6 +331,12 @@ impl<P: TrainingService + ?Sized> TrainingService for &P {
         job_name: &str,
     ) -> impl Future<Output = Result<JobStateChange, ServiceError>> + Send {
         (**self).describe_training_job(job_name)
+    }
+    fn stop_training_job(
+        &self,
+        job_name: &str,
+    ) -> impl Future<Output = Result<crate::cancel::StopAnswer, ServiceError>> + Send {
+        (**self).stop_training_job(job_name)
     }
 }
 

@@ -108,6 +108,10 @@ pub struct JobRecord {
     /// spot attempts that reported both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_savings_pct: Option<f64>,
+    /// Who cancelled the request (`trainq jobs cancel`: the caller's AWS identity): the
+    /// tombstone every part honours (see [`crate::cancel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
     /// When DynamoDB may delete the record (epoch seconds, the table's TTL attribute): set on
     /// rejected requests only, which are kept [`REJECTED_RETENTION_DAYS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +191,10 @@ pub struct Attempt {
     /// This attempt's spot savings in percent (spot attempts with billing figures only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_savings_pct: Option<f64>,
+    /// Who started this attempt by hand (`trainq jobs retry`: the caller's AWS identity). Such
+    /// an attempt starts a fresh retry budget and the ladder over (decision 40).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_by: Option<String>,
 }
 
 /// One secondary status of an attempt.
@@ -225,6 +233,7 @@ impl Attempt {
             model_artifact: None,
             final_metrics: Default::default(),
             spot_savings_pct: None,
+            retried_by: None,
         }
     }
 }
@@ -263,6 +272,7 @@ impl JobRecord {
             manifest_digest: None,
             model_approval: None,
             spot_savings_pct: None,
+            cancelled_by: None,
             expires_at: None,
             created_at: now.clone(),
             updated_at: now,
@@ -307,6 +317,21 @@ impl JobRecord {
             digest: self.request_digest.clone(),
             reason: self.reason.clone().unwrap_or_default(),
         }
+    }
+
+    /// Attempts spent from the current retry budget, the current one included: counted from
+    /// the latest attempt an operator started (a fresh budget), else from the first.
+    pub fn budget_spent(&self) -> u32 {
+        let Some(current) = self.attempts.last() else {
+            return 0;
+        };
+        let start = self
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.retried_by.is_some())
+            .map_or(1, |a| a.number);
+        current.number.saturating_sub(start) + 1
     }
 
     /// Keeps a rejected body, cut on a character boundary to [`RAW_BODY_KEEP_BYTES`].

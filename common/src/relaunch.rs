@@ -46,14 +46,11 @@ pub fn plan_operator_retry(record: &mut JobRecord, who: &str) -> Result<u32, Str
         .map_err(|e| e.to_string())?;
     let number = record.attempts.last().map_or(1, |a| a.number + 1);
     let (instance_type, spot) = (&request.resources.instance_type, request.resources.spot);
-    record.attempts.push(Attempt::planned(
-        record.request_id,
-        number,
-        instance_type,
-        spot,
-    ));
+    let mut attempt = Attempt::planned(record.request_id, number, instance_type, spot);
+    attempt.retried_by = Some(who.to_owned());
+    record.attempts.push(attempt);
     record.reason = Some(format!(
-        "retried by {who}: attempt {number} on {instance_type}"
+        "retried by {who}: attempt {number} on {instance_type}, with a fresh retry budget"
     ));
     Ok(number)
 }
@@ -83,7 +80,9 @@ mod tests {
             (a.number, a.instance_type.as_str(), a.spot),
             (3, "ml.g5.xlarge", true)
         );
-        assert!(r.reason.unwrap().starts_with("retried by alice"));
+        assert!(r.reason.as_deref().unwrap().starts_with("retried by alice"));
+        assert_eq!(a.retried_by.as_deref(), Some("alice"));
+        assert_eq!(r.budget_spent(), 1, "a fresh budget");
         let body: serde_json::Value =
             serde_json::from_str(&launch_message(&failed()).unwrap()).unwrap();
         assert_eq!(

@@ -36,7 +36,11 @@ pub enum JobState {
     Failed,
     /// The training job was stopped outside trainq.
     Stopped,
-    /// An operator cancelled the request.
+    /// An operator cancelled the request while a training job may run (or be being created):
+    /// nothing new launches, and the record becomes `Cancelled` once SageMaker confirms that
+    /// nothing runs (the job's terminal event, or the reconcile's DescribeTrainingJob).
+    Cancelling,
+    /// An operator cancelled the request, and no job of it runs.
     Cancelled,
     /// The request waited longer than its `max_queue_s` for capacity.
     Expired,
@@ -55,31 +59,39 @@ pub const TRANSITIONS: &[(JobState, JobState)] = &[
     // A request that can never run: it needs more instances than any pool it may use allows.
     (Received, Failed),
     (Received, Cancelled),
+    (Received, Cancelling),
     (Queued, Launching),
     (Queued, Expired),
     (Queued, Cancelled),
+    (Queued, Cancelling),
     (Launching, InProgress),
     // CreateTrainingJob refused for quota or throttling: back to its place in the waiting room.
     (Launching, Queued),
     (Launching, Deferred),
     (Launching, Failed),
     (Launching, Cancelled),
+    (Launching, Cancelling),
     (Deferred, Queued),
     (Deferred, Launching),
     (Deferred, Cancelled),
+    (Deferred, Cancelling),
     (InProgress, Interrupted),
     (InProgress, Completed),
     (InProgress, Failed),
     (InProgress, Stopped),
     (InProgress, Cancelled),
+    (InProgress, Cancelling),
     (Interrupted, Retrying),
     (Interrupted, Failed),
     (Interrupted, Cancelled),
+    (Interrupted, Cancelling),
     (Retrying, Queued),
     (Retrying, Launching),
     (Retrying, Deferred),
     (Retrying, Failed),
     (Retrying, Cancelled),
+    (Retrying, Cancelling),
+    (Cancelling, Cancelled),
     (Completed, Registered),
     (Completed, RegistrationRejected),
     // An operator's `trainq jobs retry` starts a new attempt for a failed, stopped or expired
@@ -91,7 +103,7 @@ pub const TRANSITIONS: &[(JobState, JobState)] = &[
 
 impl JobState {
     /// Every state, in lifecycle order.
-    pub const ALL: [JobState; 15] = [
+    pub const ALL: [JobState; 16] = [
         Received,
         Queued,
         Launching,
@@ -104,6 +116,7 @@ impl JobState {
         RegistrationRejected,
         Failed,
         Stopped,
+        Cancelling,
         Cancelled,
         Expired,
         Rejected,
@@ -138,6 +151,7 @@ impl JobState {
             RegistrationRejected => "RegistrationRejected",
             Failed => "Failed",
             Stopped => "Stopped",
+            Cancelling => "Cancelling",
             Cancelled => "Cancelled",
             Expired => "Expired",
             Rejected => "Rejected",
@@ -179,25 +193,38 @@ mod tests {
     const EXPECTED: &[(JobState, &[JobState])] = &[
         (
             Received,
-            &[Queued, Launching, Deferred, Rejected, Failed, Cancelled],
+            &[
+                Queued, Launching, Deferred, Rejected, Failed, Cancelled, Cancelling,
+            ],
         ),
-        (Queued, &[Launching, Expired, Cancelled]),
+        (Queued, &[Launching, Expired, Cancelled, Cancelling]),
         (
             Launching,
-            &[InProgress, Queued, Deferred, Failed, Cancelled],
+            &[InProgress, Queued, Deferred, Failed, Cancelled, Cancelling],
         ),
-        (Deferred, &[Queued, Launching, Cancelled]),
+        (Deferred, &[Queued, Launching, Cancelled, Cancelling]),
         (
             InProgress,
-            &[Interrupted, Completed, Failed, Stopped, Cancelled],
+            &[
+                Interrupted,
+                Completed,
+                Failed,
+                Stopped,
+                Cancelled,
+                Cancelling,
+            ],
         ),
-        (Interrupted, &[Retrying, Failed, Cancelled]),
-        (Retrying, &[Queued, Launching, Deferred, Failed, Cancelled]),
+        (Interrupted, &[Retrying, Failed, Cancelled, Cancelling]),
+        (
+            Retrying,
+            &[Queued, Launching, Deferred, Failed, Cancelled, Cancelling],
+        ),
         (Completed, &[Registered, RegistrationRejected]),
         (Registered, &[]),
         (RegistrationRejected, &[]),
         (Failed, &[Retrying]),
         (Stopped, &[Retrying]),
+        (Cancelling, &[Cancelled]),
         (Cancelled, &[]),
         (Expired, &[Retrying]),
         (Rejected, &[]),
@@ -214,7 +241,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 15 * 15, "all pairs of states checked");
+        assert_eq!(checked, 16 * 16, "all pairs of states checked");
         assert_eq!(EXPECTED.len(), JobState::ALL.len());
     }
 

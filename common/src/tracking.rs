@@ -96,6 +96,19 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
         Some(Ending::User) => JobState::Failed,
         Some(Ending::Stopped) => JobState::Stopped,
     };
+    // A cancelled request ends `Cancelled` when SageMaker says its job ended, however it did
+    // (the stop, or an ending that beat it): nothing runs any more.
+    if record.state == JobState::Cancelling {
+        if ending.is_some() && record.transition(JobState::Cancelled).is_ok() {
+            record.lease_until = None;
+            return Effect::Moved {
+                to: JobState::Cancelled,
+                ending,
+            };
+        }
+        record.touch();
+        return Effect::AttemptUpdated;
+    }
     // SageMaker has this attempt's job, so a record still waiting to launch it — deferred or
     // retrying because a dispatcher that had in fact launched it died before saying so, and
     // the redelivery met throttling — launches now, on SageMaker's word.
@@ -226,6 +239,37 @@ mod tests {
             let mut r = record(waiting, 1);
             apply(&mut r, &event("InProgress", "Training", 30), 1);
             assert_eq!(r.state, JobState::InProgress, "{waiting}");
+        }
+    }
+
+    #[test]
+    fn a_cancelling_record_ends_cancelled_when_its_job_ends_whatever_the_ending() {
+        for (status, secondary) in [
+            ("Stopped", "Stopped"),
+            ("Completed", "Completed"),
+            ("Stopped", "MaxWaitTimeExceeded"),
+        ] {
+            let mut r = record(JobState::Cancelling, 1);
+            r.reason = Some("cancelled by arn:aws:iam::1:user/alice".into());
+            assert_eq!(
+                apply(&mut r, &event("InProgress", "Training", 10), 1),
+                Effect::AttemptUpdated,
+                "a running job does not undo the cancel"
+            );
+            assert_eq!(r.state, JobState::Cancelling);
+            let effect = apply(&mut r, &event(status, secondary, 20), 1);
+            assert!(
+                matches!(
+                    effect,
+                    Effect::Moved {
+                        to: JobState::Cancelled,
+                        ..
+                    }
+                ),
+                "{status}/{secondary}: {effect:?}"
+            );
+            assert_eq!(r.attempts[0].status.as_deref(), Some(status));
+            assert!(r.reason.unwrap().starts_with("cancelled by"));
         }
     }
 

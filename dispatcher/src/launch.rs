@@ -22,7 +22,7 @@ use trainq_common::ports::{
 use trainq_common::scheduling::{Admission, LearnedLimit, Place, Pool};
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_ms, now_epoch_s, now_rfc3339};
-use trainq_common::{JobRecord, ServiceError, chaos};
+use trainq_common::{JobRecord, ServiceError, cancel, chaos};
 
 use crate::slots::Slots;
 use crate::{Dispatcher, Outcome};
@@ -289,6 +289,12 @@ where
         let expected = record.next_version();
         match self.store.put_if_version(&record, expected).await {
             Ok(Write::Written) => {}
+            // Cancelled while we created the job: nothing may run for it, so stop it (its
+            // terminal event ends the record `Cancelled` and gives the slot back).
+            Ok(Write::Conflict(Some(current))) if cancel::is_cancelled(&current) => {
+                self.stop_cancelled(&job_name).await;
+                return Launch::Skipped;
+            }
             // The watcher saw the job's first event before we wrote: the record is past us.
             Ok(Write::Conflict(Some(current))) if current.state != JobState::Launching => {}
             // The job exists: when the lease lapses, a redelivery (`ResourceInUse`) or the
@@ -305,6 +311,19 @@ where
             &[(Metric::Launched, 1.0), (Metric::EnqueueToLaunch, waited_s)],
         );
         Launch::Launched(job_name)
+    }
+
+    /// Stops the job this dispatcher created for a request cancelled meanwhile. If the call
+    /// fails, the watcher stops it on its first event (a running attempt of a cancelled record).
+    async fn stop_cancelled(&self, job_name: &str) {
+        match self.training.stop_training_job(job_name).await {
+            Ok(answer) => {
+                warn!(%job_name, ?answer, "created a job for a cancelled request; stopped it")
+            }
+            Err(e) => {
+                warn!(%job_name, error = %e, "could not stop the job of a cancelled request; the watcher stops it")
+            }
+        }
     }
 
     /// Back to the waiting room at the same place (same age), with the reason.

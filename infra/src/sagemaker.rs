@@ -7,6 +7,7 @@ use aws_sdk_sagemaker::types::{
     StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType,
 };
 use trainq_common::ServiceError;
+use trainq_common::cancel::StopAnswer;
 use trainq_common::event::{JobStateChange, Transition};
 use trainq_common::launch::TrainingJobSpec;
 use trainq_common::ports::TrainingService;
@@ -127,6 +128,22 @@ impl TrainingService for SageMakerTraining {
             .await
             .map_err(|e| missing_job_is_not_found(classify(e)))?;
         Ok(to_state_change(job_name, &out))
+    }
+
+    async fn stop_training_job(&self, job_name: &str) -> Result<StopAnswer, ServiceError> {
+        let result = self
+            .client
+            .stop_training_job()
+            .training_job_name(job_name)
+            .send()
+            .await;
+        match result.map_err(|e| missing_job_is_not_found(classify(e))) {
+            Ok(_) => Ok(StopAnswer::Stopping),
+            Err(ServiceError::NotFound(_)) => Ok(StopAnswer::NotFound),
+            // "The request was rejected because the training job is in status Completed."
+            Err(ServiceError::Invalid(_)) => Ok(StopAnswer::NotRunning),
+            Err(e) => Err(e),
+        }
     }
 }
 

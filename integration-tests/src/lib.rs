@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod chaos;
+pub mod cli_stack;
 pub mod crash;
 pub mod datasets;
 pub mod esm;

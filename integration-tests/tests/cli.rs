@@ -1,166 +1,18 @@
 //! The `trainq` binary against a local stack, every subcommand, the error paths included.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use trainq_devstack::serve::Devstack;
-use trainq_integration_tests::local_stack::{config, workspace, workspace_binary};
+use trainq_integration_tests::cli_stack::{DATA, FLAGS, Stack, stderr, stdout, trainq_with};
+use trainq_integration_tests::local_stack::workspace;
 use trainq_integration_tests::poll;
 
 const TRAINER: &str = env!("CARGO_BIN_EXE_test-defect-trainer");
-const DATA: &str = "s3://trainq-prod-data/acme/cli/";
-
-struct Stack {
-    devstack: Devstack,
-    file: PathBuf,
-    dir: PathBuf,
-}
-
-impl Stack {
-    async fn start(overrides: impl FnOnce(&mut trainq_devstack::config::DevstackConfig)) -> Self {
-        let dir = std::env::temp_dir().join(format!("trainq-cli-{}", uuid::Uuid::new_v4()));
-        let mut config = config(&dir, TRAINER);
-        overrides(&mut config);
-        let devstack = Devstack::start(&config, &workspace())
-            .await
-            .expect("devstack");
-        let file = dir.join("stack.json");
-        std::fs::write(&file, serde_json::to_vec(devstack.stack()).unwrap()).unwrap();
-        Self {
-            devstack,
-            file,
-            dir,
-        }
-    }
-
-    /// Runs `trainq --config <stack file> args…`.
-    fn trainq(&self, args: &[&str]) -> Output {
-        trainq_with(&self.file, args)
-    }
-
-    async fn upload_data(&self) {
-        let stack = self.devstack.stack();
-        let sdk =
-            trainq_devstack::stack::sdk_config(&stack.endpoints["default"], &stack.region).await;
-        let s3 = trainq_devstack::datasets::s3_client(&sdk);
-        trainq_devstack::datasets::upload(&s3, &format!("{DATA}train/"), 1, 200)
-            .await
-            .unwrap();
-        trainq_devstack::datasets::upload(&s3, &format!("{DATA}val/"), 2, 60)
-            .await
-            .unwrap();
-    }
-
-    fn write(&self, name: &str, value: &Value) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, value.to_string()).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-
-    /// Polls `jobs show --json` until the request is in `state`.
-    /// Submits a request whose job trains for minutes and waits until it runs; its id.
-    async fn submit_long(&self) -> String {
-        let long = self.trainq(
-            &[
-                &["submit"][..],
-                FLAGS,
-                &["--hp", "epochs=500", "--hp", "epoch_delay_ms=200"],
-            ]
-            .concat(),
-        );
-        let id = stdout(&long).trim().to_owned();
-        self.wait_state(&id, "InProgress").await;
-        id
-    }
-
-    /// Sends `body` straight to the requests queue, as a backend would.
-    async fn send_raw(&self, body: &Value) {
-        let queue = self.devstack.stack().requests_queue_url.clone();
-        self.send_as("devstack", &queue, body).await;
-    }
-
-    /// Sends `body` to `queue` signed with `access_key` (a principal of devstack.json).
-    async fn send_as(&self, access_key: &str, queue: &str, body: &Value) {
-        let stack = self.devstack.stack();
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(stack.region.clone()))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                access_key, "x", None, None, "cli-test",
-            ))
-            .endpoint_url(&stack.endpoints["default"])
-            .load()
-            .await;
-        aws_sdk_sqs::Client::new(&sdk)
-            .send_message()
-            .queue_url(queue)
-            .message_body(body.to_string())
-            .send()
-            .await
-            .expect("SendMessage");
-    }
-
-    async fn wait_state(&self, id: &str, state: &str) -> Value {
-        poll::until(
-            &format!("{id} {state}"),
-            Duration::from_secs(90),
-            || async {
-                let out = self.trainq(&["jobs", "show", id, "--json"]);
-                let record: Value = serde_json::from_slice(&out.stdout).ok()?;
-                (record["state"] == state).then_some(record)
-            },
-        )
-        .await
-    }
-}
-
-fn trainq_with(config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(workspace_binary("trainq"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("TRAINQ_CONFIG")
-        .output()
-        .expect("run trainq")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-const FLAGS: &[&str] = &[
-    "--customer",
-    "acme",
-    "--project",
-    "scratch-detect",
-    "--registry",
-    "production",
-    "--image",
-    "defect-classifier:1.4.2",
-    "--dataset-version",
-    "v1",
-    "--channel",
-    "train=s3://trainq-prod-data/acme/cli/train/",
-    "--channel",
-    "validation=s3://trainq-prod-data/acme/cli/val/",
-    "--instance-type",
-    "ml.g5.xlarge",
-    "--hp",
-    "epochs=3",
-    "--hp",
-    "lr=0.05",
-    "--gate",
-    "validation:accuracy>=0.9",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
-    let s = Stack::start(|_| {}).await;
+    let s = Stack::start(TRAINER, |_| {}).await;
     s.upload_data().await;
 
     // submit from flags with a dedupe key, following it to its end.
@@ -386,7 +238,7 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_cancel_and_the_dead_letter_queue() {
-    let s = Stack::start(|c| {
+    let s = Stack::start(TRAINER, |c| {
         c.stack_parameters
             .insert("RequestsMaxReceiveCount".into(), "2".into());
         c.environment
@@ -418,7 +270,7 @@ async fn retry_cancel_and_the_dead_letter_queue() {
 
     // Cancel a long job: it stops, the request ends Cancelled; cancelling again is refused.
     let long_id = s.submit_long().await;
-    let cancelled = s.trainq(&["jobs", "cancel", &long_id]);
+    let cancelled = s.trainq(&["jobs", "cancel", &long_id, "--wait", "--timeout", "60s"]);
     assert!(
         stdout(&cancelled).contains("Cancelled"),
         "{}",
@@ -530,7 +382,7 @@ async fn retry_cancel_and_the_dead_letter_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status() {
-    let s = Stack::start(|_| {}).await;
+    let s = Stack::start(TRAINER, |_| {}).await;
     let unknown = s.trainq(&["jobs", "show", "00000000-0000-0000-0000-000000000001"]);
     assert_eq!(unknown.status.code(), Some(3));
     assert!(stderr(&unknown).contains("hint:"));
@@ -653,7 +505,7 @@ async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_and_status_show_the_waiting_room_and_the_pools() {
-    let s = Stack::start(|c| {
+    let s = Stack::start(TRAINER, |c| {
         c.environment.insert(
             "TRAINQ_POOL_LIMITS".into(),
             "ml.g5.xlarge/spot=1, ml.g5.xlarge/on-demand=0".into(),

@@ -22,7 +22,7 @@ mod retry;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use serde_json::Value;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 use trainq_common::event::{JobStateChange, parse_event_noting};
 use trainq_common::metrics::{self, Metric};
 use trainq_common::naming::parse_job_name;
@@ -32,7 +32,7 @@ use trainq_common::ports::{
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_s;
 use trainq_common::tracking::{Effect, apply};
-use trainq_common::{JobRecord, ServiceError};
+use trainq_common::{JobRecord, ServiceError, cancel};
 use trainq_infra::lambda::batch_response;
 
 pub use config::WatcherConfig;
@@ -223,6 +223,7 @@ where
                     {
                         return WatchOutcome::Retry(e);
                     }
+                    self.stop_if_cancelled(&record, &change, attempt).await;
                     let ended_now = !ended_before && attempt_ended(&record, attempt);
                     let ended = ended_now.then(|| record.clone());
                     let followed = match (ended, retry.is_some()) {
@@ -296,6 +297,7 @@ where
         change: &JobStateChange,
         attempt: u32,
     ) -> Result<(), ServiceError> {
+        self.stop_if_cancelled(&record, change, attempt).await;
         let planned_by_this = is_terminal(&change.status)
             && record.current_attempt().map(|a| a.number) == Some(attempt + 1);
         match record.state {
@@ -304,6 +306,22 @@ where
                 self.take_over_registration(record).await
             }
             _ => Ok(()),
+        }
+    }
+
+    /// A cancelled request's job still runs (created by a launch the cancel raced, or the
+    /// cancel's own stop failed): stop it. Its terminal event then ends the record `Cancelled`.
+    async fn stop_if_cancelled(&self, record: &JobRecord, change: &JobStateChange, attempt: u32) {
+        if !cancel::is_cancelled(record)
+            || change.status != "InProgress"
+            || attempt_ended(record, attempt)
+        {
+            return;
+        }
+        match self.training.stop_training_job(&change.job_name).await {
+            Ok(answer) => info!(?answer, "stopped a running job of a cancelled request"),
+            // The next event (or the reconcile) tries again.
+            Err(e) => warn!(error = %e, "could not stop a running job of a cancelled request"),
         }
     }
 

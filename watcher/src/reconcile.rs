@@ -7,6 +7,7 @@
 //! | `Launching` (lease lapsed), `InProgress` | DescribeTrainingJob of the current attempt → applied like an event; a launch that never reached SageMaker is re-enqueued |
 //! | `Retrying` | the launch message is sent again (the dispatcher de-duplicates) |
 //! | `Completed` (lease lapsed) | the model is registered |
+//! | `Cancelling` | the current attempt's job is stopped if it runs, and its DescribeTrainingJob applied like an event (an ended job ends the record `Cancelled`); a job SageMaker never created ends it `Cancelled` once no launch lease can create one |
 //!
 //! `Deferred` records wait for their own message on the requests queue, and `Interrupted`
 //! ones (a record that kept no request) need a person: neither is touched.
@@ -28,17 +29,18 @@ use trainq_common::ports::{
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_s, to_rfc3339};
 use trainq_common::tracking::Effect;
-use trainq_common::{JobRecord, ServiceError};
+use trainq_common::{JobRecord, ServiceError, cancel};
 
 use crate::register::lease_lapsed;
 use crate::{WatchOutcome, Watcher};
 
 /// The states a record can be stranded in by a lost event, in the order they are checked.
-const STRANDABLE: [JobState; 4] = [
+const STRANDABLE: [JobState; 5] = [
     JobState::Launching,
     JobState::InProgress,
     JobState::Retrying,
     JobState::Completed,
+    JobState::Cancelling,
 ];
 
 /// Records checked at once (each costs a DescribeTrainingJob or a registration).
@@ -152,7 +154,9 @@ where
     async fn check(&self, record: JobRecord) -> Check {
         let result = match record.state {
             JobState::Launching if !lease_lapsed(&record) => Ok(Check::Unchanged),
-            JobState::Launching | JobState::InProgress => self.check_job(&record).await,
+            JobState::Launching | JobState::InProgress | JobState::Cancelling => {
+                self.check_job(&record).await
+            }
             JobState::Retrying => self.enqueue_launch(&record).await.map(|()| Check::Healed),
             JobState::Completed if lease_lapsed(&record) => self
                 .take_over_registration(record)
@@ -173,6 +177,11 @@ where
             return Ok(Check::Unresolved);
         };
         match self.training.describe_training_job(&attempt.job_name).await {
+            Ok(truth) if record.state == JobState::Cancelling && truth.status == "InProgress" => {
+                // The cancel's stop did not reach it: again (its terminal event ends the record).
+                self.training.stop_training_job(&attempt.job_name).await?;
+                Ok(Check::Healed)
+            }
             Ok(truth) => {
                 let outcome = self
                     .record(record.request_id, attempt.number, truth, true)
@@ -189,11 +198,28 @@ where
             Err(ServiceError::NotFound(_)) if record.state == JobState::Launching => {
                 self.enqueue_launch(record).await.map(|()| Check::Healed)
             }
+            Err(ServiceError::NotFound(_)) if record.state == JobState::Cancelling => {
+                self.confirm_never_created(record.clone()).await
+            }
             Err(ServiceError::NotFound(_)) => {
                 error!(job_name = %attempt.job_name, "SageMaker does not know a running attempt's job");
                 Ok(Check::Unresolved)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A cancelled request whose job SageMaker never created ends `Cancelled`, once no
+    /// dispatcher's launch lease can still create it.
+    async fn confirm_never_created(&self, mut record: JobRecord) -> Result<Check, ServiceError> {
+        if !cancel::confirm_never_created(&mut record, now_epoch_s()) {
+            return Ok(Check::Unchanged);
+        }
+        let expected = record.next_version();
+        Ok(match self.store.put_if_version(&record, expected).await? {
+            trainq_common::ports::Write::Written => Check::Healed,
+            // Moved meanwhile (an event): the next run looks again if it must.
+            trainq_common::ports::Write::Conflict(_) => Check::Unchanged,
+        })
     }
 }

@@ -5,7 +5,7 @@
 //! deferral under throttling and quotas).
 
 use trainq_common::failure::{Ending, SystemFailure};
-use trainq_common::ladder::{RetryPlan, after_user_failure, next_attempt};
+use trainq_common::ladder::{RetryPlan, Spent, after_user_failure, next_attempt};
 use trainq_common::launch::Rung;
 use trainq_common::state::JobState;
 use trainq_common::tracking::Effect;
@@ -71,9 +71,13 @@ pub(crate) fn plan_retry(record: &mut JobRecord, cause: Cause) -> Option<RetrySt
         instance_type: current.instance_type.clone(),
         spot: current.spot,
     };
+    let spent = Spent {
+        attempt: number,
+        from_budget: record.budget_spent(),
+    };
     let plan = match cause {
-        Cause::System(failure) => next_attempt(&request, number, &rung, failure),
-        Cause::User => after_user_failure(&request, number, &rung)?,
+        Cause::System(failure) => next_attempt(&request, spent, &rung, failure),
+        Cause::User => after_user_failure(&request, spent, &rung)?,
     };
     let what = match cause {
         Cause::System(failure) => format!("{failure:?}"),
@@ -102,8 +106,13 @@ pub(crate) fn plan_retry(record: &mut JobRecord, cause: Cause) -> Option<RetrySt
             if record.state != JobState::Failed {
                 record.transition(JobState::Failed).ok()?;
             }
+            let since = match number - spent.from_budget {
+                0 => String::new(),
+                before => format!(" (since the operator's retry; {before} before it)"),
+            };
             record.reason = Some(format!(
-                "retries exhausted after {number} attempts; the last was lost to {what}"
+                "retries exhausted after {} attempts{since}; the last was lost to {what}",
+                spent.from_budget
             ));
             Some(RetryStep::Exhausted)
         }

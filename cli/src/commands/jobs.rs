@@ -193,6 +193,9 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
     if r.defer_count > 0 {
         crate::say!("deferred    {} times", r.defer_count);
     }
+    if let Some(who) = &r.cancelled_by {
+        crate::say!("cancelled   by {who}");
+    }
     for a in &r.attempts {
         print_attempt(ctx, a);
     }
@@ -225,6 +228,9 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
         if a.spot { " spot" } else { " on-demand" },
         a.status.as_deref().unwrap_or("planned")
     );
+    if let Some(who) = &a.retried_by {
+        crate::say!("            retried by {who} (a fresh retry budget)");
+    }
     crate::say!(
         "            launched {}  ended {}",
         a.launched_at.as_deref().unwrap_or("-"),

@@ -16,18 +16,6 @@ use crate::context::Context;
 use crate::error::{CliError, aws};
 use crate::output::{self, Table};
 
-/// States a request passes through on its way (not terminal).
-const IN_FLIGHT: [JobState; 8] = [
-    JobState::Received,
-    JobState::Queued,
-    JobState::Launching,
-    JobState::Deferred,
-    JobState::InProgress,
-    JobState::Interrupted,
-    JobState::Retrying,
-    JobState::Completed,
-];
-
 /// (visible, in flight, delayed) of a queue.
 async fn depth(ctx: &Context, url: &str) -> Result<(u64, u64, u64), CliError> {
     let out = ctx
@@ -57,7 +45,8 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
     let mut by_state = BTreeMap::new();
     let mut running: BTreeMap<String, u32> = BTreeMap::new();
     let (mut queued, mut deferred) = (0, 0);
-    for state in IN_FLIGHT {
+    // Every state a request passes through on its way (not terminal), `Cancelling` included.
+    for state in JobState::ALL.into_iter().filter(|s| !s.is_terminal()) {
         let records = queries
             .select(&Selection::State(state.as_str().into()), None, 10_000)
             .await?;

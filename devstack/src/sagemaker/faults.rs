@@ -31,6 +31,12 @@ pub struct Faults {
     /// Instance type → spot interruptions each spot job there suffers (one after each new
     /// checkpoint); the job resumes from its checkpoints every time.
     pub spot_interruptions: BTreeMap<String, u32>,
+    /// Milliseconds CreateTrainingJob takes before it creates the job (AWS's take a second or
+    /// so): the window in which an operator's cancel races a launch.
+    pub create_delay_ms: u64,
+    /// Seconds AWS's clock is ahead of this machine's, as the `Date` of STS answers says: the
+    /// CLI stamps operator writes by AWS's clock, not the laptop's.
+    pub clock_offset_s: i64,
 }
 
 /// Counters (`GET /_devstack/stats`).

@@ -22,6 +22,7 @@
 //! Every status change publishes the "SageMaker Training Job State Change" event AWS would,
 //! to moto's default event bus.
 
+mod caller_identity;
 mod events;
 mod faults;
 mod forward;
@@ -250,7 +251,19 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
     if let Verdict::Refused(refusal) = ep.contract.check(&parts.headers, &body) {
         return refusal.into_response();
     }
+    if caller_identity::is_get_caller_identity(&parts.headers, &body)
+        && let Some((key, user_id)) = ep.senders.caller_of(&parts.headers)
+    {
+        let offset = ep.faults.lock().unwrap().clock_offset_s;
+        return caller_identity::answer(&key, &user_id, offset);
+    }
     let operation = protocol::operation(&parts.headers);
+    if operation.as_deref() == Some("CreateTrainingJob") {
+        let delay = ep.faults.lock().unwrap().create_delay_ms;
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+    }
     let local = match operation.as_deref() {
         Some(op) => handle_local(&ep, op, &parts.headers, &body),
         None => None,

@@ -71,9 +71,15 @@ impl SenderIds {
 
     /// The `SenderId` of a call: its key's principal, or the key itself.
     pub(super) fn sender_of(&self, headers: &HeaderMap) -> Option<String> {
+        self.caller_of(headers).map(|(_, user_id)| user_id)
+    }
+
+    /// A call's access key and the user id of its principal (the key itself when unknown).
+    pub(super) fn caller_of(&self, headers: &HeaderMap) -> Option<(String, String)> {
         let key = CredentialScope::of(headers)?.access_key;
         let known = self.principals.lock().unwrap().get(&key).cloned();
-        Some(known.unwrap_or(key))
+        let user_id = known.unwrap_or_else(|| key.clone());
+        Some((key, user_id))
     }
 
     /// Marks a send in flight until the returned guard is dropped (after [`Self::remember`]).

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::*;
 
 mod admission;
+mod cancel;
 mod trust;
 
 #[derive(Default)]

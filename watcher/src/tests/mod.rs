@@ -1,5 +1,6 @@
 //! Unit tests of the watcher on the in-memory fakes: one file per concern, a shared world.
 
+mod cancel;
 mod capacity;
 mod events;
 mod reconcile;
