@@ -193,15 +193,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// (group names are `<prefix>-<customer>-<project>`, at most 63 characters).
     fn group_prefix(&self, name: &str) -> Result<String, ConfigError> {
         let v = self.required(name)?;
+        // No `--` and no hyphen at either end: group names use `--` between customer and
+        // project, and must split back one way (naming::model_package_group_name).
         let ok = v.len() <= 20
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !v.contains("--")
             && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if ok {
             Ok(v)
         } else {
             Err(ConfigError::new(
                 name,
-                format!("must be 1–20 of `A-Za-z0-9-` starting with a letter or digit (got `{v}`)"),
+                format!(
+                    "must be 1–20 of `A-Za-z0-9` with single inner hyphens, starting and ending with a letter or digit (got `{v}`)"
+                ),
             ))
         }
     }
@@ -375,13 +381,15 @@ mod tests {
 
     #[test]
     fn malformed_variables_are_named() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 8] = [
             ("TRAINQ_PRODUCTION_IMAGES", "not json"),
             ("TRAINQ_PRODUCTION_IMAGES", "{}"),
             ("TRAINQ_PRODUCTION_OUTPUT_S3_URI", "/tmp/out"),
             ("TRAINQ_PRODUCTION_BUCKETS", "Bad_Bucket"),
             ("TRAINQ_PRODUCTION_ROLE_ARN", "trainq-prod"),
             ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", "-prod"),
+            ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", "prod-"),
+            ("TRAINQ_PRODUCTION_MODEL_GROUP_PREFIX", "prod--x"),
         ];
         for (var, value) in cases {
             let e = registries_with(|env| {

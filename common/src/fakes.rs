@@ -15,7 +15,9 @@ use crate::ports::{
     AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, Taken, TrainingService, Write,
 };
 use crate::record::JobRecord;
-use crate::registration::{ApprovalStatus, ModelPackageSpec, describes_job, metrics_of};
+use crate::registration::{
+    ApprovalStatus, ChampionLookup, ModelPackageSpec, describes_job, metrics_of,
+};
 use crate::scheduling::{Holding, LearnedLimit, Place, Pool, PoolBook, Usage};
 use crate::state::JobState;
 
@@ -254,25 +256,24 @@ impl ModelRegistry for FakeModelRegistry {
         Ok(arn)
     }
 
-    async fn champion(
-        &self,
-        group: &str,
-        job_name: &str,
-    ) -> Result<Option<Champion>, ServiceError> {
+    async fn champion(&self, lookup: &ChampionLookup) -> Result<Option<Champion>, ServiceError> {
         let packages = self.packages.lock().unwrap();
-        Ok(packages
-            .iter()
-            .rev()
-            .find(|(_, s)| {
-                s.group == group
+        let found = lookup.groups.iter().find_map(|group| {
+            packages.iter().rev().find(|(_, s)| {
+                s.group == *group
                     && s.approval == ApprovalStatus::Approved
-                    && !describes_job(&s.description, job_name)
+                    && !describes_job(&s.description, &lookup.job_name)
+                    && lookup.admits(
+                        s.metadata.get("trainq:customer").map(String::as_str),
+                        s.metadata.get("trainq:project").map(String::as_str),
+                    )
             })
-            .map(|(arn, s)| Champion {
-                package_arn: arn.clone(),
-                metrics: metrics_of(&s.metadata),
-                model_data_url: Some(s.model_data_url.clone()).filter(|u| !u.is_empty()),
-            }))
+        });
+        Ok(found.map(|(arn, s)| Champion {
+            package_arn: arn.clone(),
+            metrics: metrics_of(&s.metadata),
+            model_data_url: Some(s.model_data_url.clone()).filter(|u| !u.is_empty()),
+        }))
     }
 
     async fn read_manifest(&self, model_data_url: &str) -> Result<Option<Vec<u8>>, ServiceError> {

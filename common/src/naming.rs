@@ -109,10 +109,34 @@ pub fn output_uri(registry: &RegistryConfig, customer: &str, project: &str) -> S
 /// SageMaker's longest model package group name.
 const MAX_GROUP_NAME: usize = 63;
 
-/// The model package group of (registry prefix, customer, project): `<prefix>-<customer>-<project>`.
-/// Names longer than SageMaker's 63 characters are cut and end in 8 hex digits of a hash of
-/// the full name, so they stay distinct and deterministic.
+/// Hex digits of the hash that ends a group name too long to spell out (64 bits).
+const GROUP_HASH_HEX: usize = 16;
+
+/// The model package group of (registry prefix, customer, project):
+/// `<prefix>-<customer>--<project>`. Injective: slugs are `[a-z0-9]` with single inner hyphens
+/// and prefixes have no `--` nor a trailing hyphen (checked at cold start), so the only `--`
+/// is the separator and a name splits back one way. Names longer than SageMaker's 63
+/// characters keep their start and end in `---` and 16 hex digits of the SHA-256 of the full
+/// name: a `---` never occurs in a spelled-out name, so the two kinds never meet, and two
+/// long names meet only if SHA-256 collides on 64 bits. Both are deterministic.
+///
+/// Version 1 joined the three with single hyphens, which collided (`a-b`+`c` and `a`+`b-c`);
+/// [`legacy_model_package_group_name`] keeps that spelling for the champion of a group made
+/// before (docs/deploy.md, "Migrating model package groups").
 pub fn model_package_group_name(prefix: &str, customer: &str, project: &str) -> String {
+    let full = format!("{prefix}-{customer}--{project}");
+    if full.len() <= MAX_GROUP_NAME {
+        return full;
+    }
+    let hash = crate::request::sha256_hex(full.as_bytes());
+    let keep = full[..MAX_GROUP_NAME - 3 - GROUP_HASH_HEX].trim_end_matches('-');
+    format!("{keep}---{}", &hash[..GROUP_HASH_HEX])
+}
+
+/// The group name version 1 gave (prefix, customer, project): `<prefix>-<customer>-<project>`,
+/// cut at 63 characters with 8 hex digits of a hash. Not injective: a group of that name may
+/// hold another customer's models, so a champion found there must say it is this project's.
+pub fn legacy_model_package_group_name(prefix: &str, customer: &str, project: &str) -> String {
     let full = format!("{prefix}-{customer}-{project}");
     if full.len() <= MAX_GROUP_NAME {
         return full;
@@ -192,10 +216,38 @@ mod tests {
     }
 
     #[test]
+    fn group_names_of_different_projects_never_meet() {
+        // Version 1 gave both `prod-a-b-c`.
+        assert_eq!(
+            legacy_model_package_group_name("prod", "a-b", "c"),
+            legacy_model_package_group_name("prod", "a", "b-c")
+        );
+        assert_eq!(model_package_group_name("prod", "a-b", "c"), "prod-a-b--c");
+        assert_eq!(model_package_group_name("prod", "a", "b-c"), "prod-a--b-c");
+        // Every split of a hyphenated string, short and long.
+        let words = ["x", "y-z", "q"];
+        let mut names = std::collections::BTreeSet::new();
+        let mut pairs = 0;
+        for pad in [0, 20] {
+            for i in 0..words.len() {
+                for j in 0..words.len() {
+                    let c = format!("{}{}", words[i], "-c".repeat(pad / 2));
+                    let p = format!("{}{}", words[j], "-p".repeat(pad / 2));
+                    let name = model_package_group_name("trainq-production", &c, &p);
+                    assert!(sagemaker_accepts(&name) && name.len() <= 63, "{name}");
+                    names.insert(name);
+                    pairs += 1;
+                }
+            }
+        }
+        assert_eq!(names.len(), pairs);
+    }
+
+    #[test]
     fn model_group_names_fit_sagemaker_and_stay_distinct() {
         assert_eq!(
             model_package_group_name("prod", "acme", "scratch-detect"),
-            "prod-acme-scratch-detect"
+            "prod-acme--scratch-detect"
         );
         let long = |p: &str| model_package_group_name("trainq-production", &"c".repeat(32), p);
         let (a, b) = (long(&"p".repeat(32)), long(&format!("{}q", "p".repeat(31))));

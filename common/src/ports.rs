@@ -12,7 +12,7 @@ use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::record::JobRecord;
-use crate::registration::ModelPackageSpec;
+use crate::registration::{ChampionLookup, ModelPackageSpec};
 use crate::scheduling::{LearnedLimit, Place, Pool, PoolBook, Usage};
 use crate::state::JobState;
 
@@ -111,13 +111,13 @@ pub trait ModelRegistry: Send + Sync {
         spec: &ModelPackageSpec,
     ) -> impl Future<Output = Result<String, ServiceError>> + Send;
 
-    /// The model in service of `group`: its newest `Approved` package that is not
-    /// `job_name`'s own (an earlier try of this registration may have created that one), with
-    /// the metrics it was registered with. `None` when the group has none (or does not exist).
+    /// The model in service: in the first of `lookup.groups` that has one, its newest
+    /// `Approved` package that is not `lookup.job_name`'s own (an earlier try of this
+    /// registration may have created that one) and that [`ChampionLookup::admits`], with the
+    /// metrics it was registered with. `None` when no group has one (or exists).
     fn champion(
         &self,
-        group: &str,
-        job_name: &str,
+        lookup: &ChampionLookup,
     ) -> impl Future<Output = Result<Option<Champion>, ServiceError>> + Send;
 
     /// The bytes of `manifest.json` in the model artifact at `model_data_url` (a
@@ -306,10 +306,9 @@ impl<P: ModelRegistry + ?Sized> ModelRegistry for &P {
     }
     fn champion(
         &self,
-        group: &str,
-        job_name: &str,
+        lookup: &ChampionLookup,
     ) -> impl Future<Output = Result<Option<Champion>, ServiceError>> + Send {
-        (**self).champion(group, job_name)
+        (**self).champion(lookup)
     }
     fn read_manifest(
         &self,

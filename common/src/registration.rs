@@ -129,6 +129,50 @@ pub fn group_of(request: &TrainingRequest, registry: &RegistryConfig) -> String 
     )
 }
 
+/// Where a request's model in service (the champion) may be: its group, then the group
+/// version 1 named for it (groups cannot be renamed; see
+/// [`crate::naming::legacy_model_package_group_name`]), newest approved package first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChampionLookup {
+    /// Groups to look in, in order; the first with a champion wins.
+    pub groups: Vec<String>,
+    /// The job being registered: its own package (an earlier try) is not its champion.
+    pub job_name: String,
+    /// The request's customer: a package that names another is not its champion.
+    pub customer: String,
+    /// The request's project, likewise.
+    pub project: String,
+}
+
+impl ChampionLookup {
+    /// The lookup for `request`'s job `job_name` in `registry`.
+    pub fn of(request: &TrainingRequest, registry: &RegistryConfig, job_name: &str) -> Self {
+        let group = group_of(request, registry);
+        let legacy = crate::naming::legacy_model_package_group_name(
+            &registry.model_package_group_prefix,
+            &request.customer,
+            &request.project,
+        );
+        let mut groups = vec![group];
+        if legacy != groups[0] {
+            groups.push(legacy);
+        }
+        Self {
+            groups,
+            job_name: job_name.to_owned(),
+            customer: request.customer.clone(),
+            project: request.project.clone(),
+        }
+    }
+
+    /// Whether a package may be the champion, by what its customer metadata says
+    /// (`trainq:customer`, `trainq:project`): it must not be another customer's or project's
+    /// (a version-1 group may hold both).
+    pub fn admits(&self, customer: Option<&str>, project: Option<&str>) -> bool {
+        customer.is_none_or(|c| c == self.customer) && project.is_none_or(|p| p == self.project)
+    }
+}
+
 /// What the watcher found out before registering a model.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evidence {

@@ -55,7 +55,7 @@ fn the_registrys_policy_gates_and_the_champion_is_named_on_the_package() {
     );
     let champion = Champion {
         package_arn:
-            "arn:aws:sagemaker:eu-west-1:111111111111:model-package/prod-acme-scratch-detect/3"
+            "arn:aws:sagemaker:eu-west-1:111111111111:model-package/prod-acme--scratch-detect/3"
                 .into(),
         metrics: BTreeMap::from([("validation:accuracy".to_owned(), 0.97)]),
         model_data_url: None,
@@ -89,7 +89,7 @@ fn the_spec_names_the_group_job_image_and_metadata() {
     let r = completed_record(gate(0.95), &[("validation:accuracy", 0.97)]);
     let registries = sample_registries();
     let (spec, decision) = package_spec(&r, &registries.production, &Evidence::default()).unwrap();
-    assert_eq!(spec.group, "prod-acme-scratch-detect");
+    assert_eq!(spec.group, "prod-acme--scratch-detect");
     assert_eq!(spec.job_name, crate::naming::job_name(r.request_id, 2));
     assert!(describes_job(&spec.description, &spec.job_name));
     assert!(!describes_job(

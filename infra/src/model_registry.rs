@@ -15,7 +15,7 @@ use aws_sdk_sagemaker::types::{
 use trainq_common::ServiceError;
 use trainq_common::approval::Champion;
 use trainq_common::ports::ModelRegistry;
-use trainq_common::registration::{ModelPackageSpec, describes_job, metrics_of};
+use trainq_common::registration::{ChampionLookup, ModelPackageSpec, describes_job, metrics_of};
 
 use crate::errors::classify;
 
@@ -35,6 +35,64 @@ impl SageMakerModelRegistry {
     /// ([`crate::artifacts::s3_client`]).
     pub fn new(client: Client, s3: aws_sdk_s3::Client) -> Self {
         Self { client, s3 }
+    }
+
+    /// The champion in one group: its newest approved packages (at most 10), described in
+    /// turn until one is admitted (normally the first: only a version-1 group shared by two
+    /// projects makes it read further).
+    async fn champion_in(
+        &self,
+        group: &str,
+        lookup: &ChampionLookup,
+    ) -> Result<Option<Champion>, ServiceError> {
+        let listed = self
+            .client
+            .list_model_packages()
+            .model_package_group_name(group)
+            .model_approval_status(ModelApprovalStatus::Approved)
+            .sort_by(ModelPackageSortBy::CreationTime)
+            .sort_order(SortOrder::Descending)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(classify);
+        let listed = match listed {
+            Ok(out) => out,
+            Err(e) if says(&e, "does not exist") || matches!(e, ServiceError::NotFound(_)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        // Newest first; this job's own package (an earlier try) is not the one it replaces.
+        let candidates = listed.model_package_summary_list().iter().filter(|s| {
+            !s.model_package_description()
+                .is_some_and(|d| describes_job(d, &lookup.job_name))
+        });
+        for arn in candidates.filter_map(|s| s.model_package_arn()) {
+            let described = self
+                .client
+                .describe_model_package()
+                .model_package_name(arn)
+                .send()
+                .await
+                .map_err(classify)?;
+            let metadata = described.customer_metadata_properties();
+            let says = |key: &str| metadata.and_then(|m| m.get(key)).map(String::as_str);
+            if !lookup.admits(says("trainq:customer"), says("trainq:project")) {
+                continue;
+            }
+            let model_data_url = described
+                .inference_specification()
+                .and_then(|i| i.containers().first())
+                .and_then(|c| c.model_data_url())
+                .map(str::to_owned);
+            return Ok(Some(Champion {
+                package_arn: arn.to_owned(),
+                metrics: metadata.map(metrics_of).unwrap_or_default(),
+                model_data_url,
+            }));
+        }
+        Ok(None)
     }
 }
 
@@ -146,62 +204,13 @@ impl ModelRegistry for SageMakerModelRegistry {
         })
     }
 
-    async fn champion(
-        &self,
-        group: &str,
-        job_name: &str,
-    ) -> Result<Option<Champion>, ServiceError> {
-        let listed = self
-            .client
-            .list_model_packages()
-            .model_package_group_name(group)
-            .model_approval_status(ModelApprovalStatus::Approved)
-            .sort_by(ModelPackageSortBy::CreationTime)
-            .sort_order(SortOrder::Descending)
-            .max_results(10)
-            .send()
-            .await
-            .map_err(classify);
-        let listed = match listed {
-            Ok(out) => out,
-            Err(e) if says(&e, "does not exist") || matches!(e, ServiceError::NotFound(_)) => {
-                return Ok(None);
+    async fn champion(&self, lookup: &ChampionLookup) -> Result<Option<Champion>, ServiceError> {
+        for group in &lookup.groups {
+            if let Some(champion) = self.champion_in(group, lookup).await? {
+                return Ok(Some(champion));
             }
-            Err(e) => return Err(e),
-        };
-        // Newest first; this job's own package (an earlier try) is not the one it replaces.
-        let Some(arn) = listed
-            .model_package_summary_list()
-            .iter()
-            .find(|s| {
-                !s.model_package_description()
-                    .is_some_and(|d| describes_job(d, job_name))
-            })
-            .and_then(|s| s.model_package_arn())
-        else {
-            return Ok(None);
-        };
-        let described = self
-            .client
-            .describe_model_package()
-            .model_package_name(arn)
-            .send()
-            .await
-            .map_err(classify)?;
-        let metrics = described
-            .customer_metadata_properties()
-            .map(metrics_of)
-            .unwrap_or_default();
-        let model_data_url = described
-            .inference_specification()
-            .and_then(|i| i.containers().first())
-            .and_then(|c| c.model_data_url())
-            .map(str::to_owned);
-        Ok(Some(Champion {
-            package_arn: arn.to_owned(),
-            metrics,
-            model_data_url,
-        }))
+        }
+        Ok(None)
     }
 
     async fn read_manifest(&self, model_data_url: &str) -> Result<Option<Vec<u8>>, ServiceError> {

@@ -11,7 +11,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::ports::{AlertSink, JobStore, ModelRegistry, TrainingService};
-use trainq_common::registration::{Evidence, group_of, package_spec};
+use trainq_common::registration::{ChampionLookup, Evidence, package_spec};
 use trainq_common::request::{parse, validate};
 use trainq_common::state::JobState;
 use trainq_common::testing::{sample_registries, sample_request, sample_research_request};
@@ -159,7 +159,11 @@ async fn calls_for(w: &World, body: &Value, accuracy: f64) -> Result<bool, Strin
     );
     let request = record.request.as_ref().ok_or("no request")?;
     let champion = models
-        .champion(&group_of(request, registry), &record.attempts[0].job_name)
+        .champion(&ChampionLookup::of(
+            request,
+            registry,
+            &record.attempts[0].job_name,
+        ))
         .await
         .map_err(|e| format!("ListModelPackages/DescribeModelPackage: {e}"))?;
     let artifact = record.attempts[0]

@@ -75,6 +75,47 @@ async fn a_completion_delivered_three_times_registers_one_package() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_whose_names_join_alike_never_share_a_group() {
+    // Version 1 put both in `<prefix>-a-b-c`: one customer's models in another's group.
+    let w = World::new().await;
+    let pairs = [("a-b", "c"), ("a", "b-c")];
+    let mut ids = Vec::new();
+    for (customer, project) in pairs {
+        let mut body = fresh(sample_request());
+        body["customer"] = json!(customer);
+        body["project"] = json!(project);
+        body["dataset"]["channels"] = json!({
+            "train": format!("s3://prod-data/{customer}/train/"),
+            "validation": format!("s3://prod-data/{customer}/val/")});
+        ids.push(w.launch(&body).await);
+    }
+    for id in &ids {
+        complete(&w, *id, 0.98).await;
+    }
+    let mut groups = Vec::new();
+    for ((customer, project), id) in pairs.iter().zip(&ids) {
+        let record = w.record(*id).await.unwrap();
+        assert_eq!(record.state, JobState::Registered);
+        let group = record.model_group.unwrap();
+        let packages = w.model_packages(&group).await;
+        assert_eq!(packages.len(), 1, "{group}: {packages:?}");
+        let package = w
+            .describe_package(packages[0].model_package_arn().unwrap())
+            .await;
+        let metadata = package.customer_metadata_properties().unwrap();
+        assert_eq!(
+            (
+                metadata["trainq:customer"].as_str(),
+                metadata["trainq:project"].as_str()
+            ),
+            (*customer, *project)
+        );
+        groups.push(group);
+    }
+    assert_ne!(groups[0], groups[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_below_its_gate_is_registered_pending_with_an_alert() {
     let w = World::new().await;
     let mut body = fresh(sample_request());

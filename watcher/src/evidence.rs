@@ -8,7 +8,7 @@ use trainq_common::manifest::{MANIFEST_FILE, ReadManifest};
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService,
 };
-use trainq_common::registration::{Evidence, completed_attempt, group_of};
+use trainq_common::registration::{ChampionLookup, Evidence, completed_attempt};
 use trainq_common::{JobRecord, RegistryConfig, ServiceError};
 
 use crate::Watcher;
@@ -31,10 +31,8 @@ where
         let (Some(request), Some(attempt)) = (&record.request, completed_attempt(record)) else {
             return Ok(Evidence::default());
         };
-        let champion = self
-            .models
-            .champion(&group_of(request, registry), &attempt.job_name)
-            .await?;
+        let lookup = ChampionLookup::of(request, registry, &attempt.job_name);
+        let champion = self.models.champion(&lookup).await?;
         let new = match &attempt.model_artifact {
             Some(url) => self.manifest(url).await?,
             None => Err("the job reported no model artifact".to_owned()),

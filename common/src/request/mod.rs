@@ -11,7 +11,7 @@ mod parse;
 mod schema;
 pub(crate) mod validate;
 
-pub use digest::{body_digest, request_digest};
+pub use digest::{body_digest, request_digest, sha256_hex};
 pub(crate) use ident::shorten;
 pub use parse::{MAX_MESSAGE_BYTES, parse, peek_request_id};
 pub use schema::{

@@ -41,14 +41,14 @@ async fn a_model_that_passes_its_gate_is_registered_approved() {
     let r = w.record();
     assert_eq!(r.state, JobState::Registered);
     assert_eq!(r.model_approval.as_deref(), Some("Approved"));
-    assert_eq!(r.model_group.as_deref(), Some("prod-acme-scratch-detect"));
+    assert_eq!(r.model_group.as_deref(), Some("prod-acme--scratch-detect"));
     assert!(
         r.model_package_arn
             .unwrap()
-            .ends_with("prod-acme-scratch-detect/1")
+            .ends_with("prod-acme--scratch-detect/1")
     );
     assert_eq!(r.lease_until, None, "the registration lease is released");
-    let packages = w.models.packages_in("prod-acme-scratch-detect");
+    let packages = w.models.packages_in("prod-acme--scratch-detect");
     assert_eq!(packages.len(), 1);
     let p = &packages[0];
     assert_eq!(p.metadata["metric:validation:accuracy"], "0.97");
@@ -121,7 +121,7 @@ async fn a_model_worse_than_the_one_in_service_is_held_naming_it() {
     // The group's model in service: approved at 0.97 (the policy's margin is 0.05).
     let arn = w
         .models
-        .put_champion("prod-acme-scratch-detect", &[(ACCURACY, 0.97)]);
+        .put_champion("prod-acme--scratch-detect", &[(ACCURACY, 0.97)]);
     w.watcher()
         .handle_event(&event("Completed", "Completed", 30))
         .await;
@@ -137,11 +137,50 @@ async fn a_model_worse_than_the_one_in_service_is_held_naming_it() {
     assert_eq!(alert.detail.facts["failed_checks"], "champion");
     let package = w
         .models
-        .packages_in("prod-acme-scratch-detect")
+        .packages_in("prod-acme--scratch-detect")
         .pop()
         .unwrap();
     assert_eq!(package.metadata["trainq:champion"], arn);
     assert_eq!(package.approval, ApprovalStatus::PendingManualApproval);
+}
+
+#[tokio::test]
+async fn the_model_in_service_of_a_version_1_group_is_still_the_champion_but_not_another_projects()
+{
+    // Version 1 named both (acme, scratch-detect) and (acme-scratch, detect)
+    // `prod-acme-scratch-detect`. The other project's model there is no champion of ours…
+    let w = completing(None, 0.90);
+    let legacy = "prod-acme-scratch-detect";
+    let theirs = w.models.put_champion(legacy, &[(ACCURACY, 0.99)]);
+    fn owner(w: &super::World, arn: &str, customer: &str, project: &str) {
+        let mut packages = w.models.packages.lock().unwrap();
+        let (_, spec) = packages.iter_mut().find(|(a, _)| a == arn).unwrap();
+        spec.metadata
+            .insert("trainq:customer".into(), customer.into());
+        spec.metadata
+            .insert("trainq:project".into(), project.into());
+    }
+    owner(&w, &theirs, "acme-scratch", "detect");
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    assert_eq!(
+        w.record().model_approval.as_deref(),
+        Some("Approved"),
+        "no champion: the 0.99 model is another project's"
+    );
+
+    // …and our own model in service there still guards the gate after the rename.
+    let w = completing(None, 0.90);
+    let ours = w.models.put_champion(legacy, &[(ACCURACY, 0.97)]);
+    owner(&w, &ours, "acme", "scratch-detect");
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let r = w.record();
+    assert_eq!(r.model_group.as_deref(), Some("prod-acme--scratch-detect"));
+    assert_eq!(r.model_approval.as_deref(), Some("PendingManualApproval"));
+    assert!(r.reason.unwrap().contains(&ours));
 }
 
 #[tokio::test]
@@ -214,11 +253,11 @@ async fn research_models_register_only_into_research_groups() {
     let r = w.record();
     assert_eq!(
         r.model_group.as_deref(),
-        Some("research-acme-scratch-detect")
+        Some("research-acme--scratch-detect")
     );
     let groups: Vec<String> = w.models.groups.lock().unwrap().keys().cloned().collect();
-    assert_eq!(groups, ["research-acme-scratch-detect"]);
-    let p = &w.models.packages_in("research-acme-scratch-detect")[0];
+    assert_eq!(groups, ["research-acme--scratch-detect"]);
+    let p = &w.models.packages_in("research-acme--scratch-detect")[0];
     assert!(
         p.image_uri.starts_with("222222222222.dkr.ecr."),
         "{}",
@@ -282,7 +321,7 @@ async fn an_incompatible_model_is_never_approved_automatically() {
     let in_service = "s3://prod-models/output/tq-earlier-1/output/model.tar.gz";
     let champion =
         w.models
-            .put_champion_with("prod-acme-scratch-detect", &[(ACCURACY, 0.9)], in_service);
+            .put_champion_with("prod-acme--scratch-detect", &[(ACCURACY, 0.9)], in_service);
     w.models.manifests.lock().unwrap().insert(
         in_service.into(),
         sample_manifest().to_string().into_bytes(),
@@ -313,7 +352,7 @@ async fn an_incompatible_model_is_never_approved_automatically() {
     assert!(r.manifest_digest.unwrap().starts_with("sha256:"));
     let package = w
         .models
-        .packages_in("prod-acme-scratch-detect")
+        .packages_in("prod-acme--scratch-detect")
         .pop()
         .unwrap();
     assert_eq!(
