@@ -45,6 +45,9 @@ pub struct JobStateChange {
     pub transitions: Vec<Transition>,
     /// `LastModifiedTime`, epoch milliseconds: orders events of one job.
     pub last_modified_ms: Option<i64>,
+    /// `CreationTime`, epoch milliseconds: when SageMaker created the job (the attempt's
+    /// launch, by SageMaker's clock).
+    pub created_ms: Option<i64>,
     /// `BillableTimeInSeconds`.
     pub billable_s: Option<u64>,
     /// `TrainingTimeInSeconds`.
@@ -292,6 +295,7 @@ pub fn parse_event_noting(
             "detail.LastModifiedTime",
             millis(detail.get("LastModifiedTime")),
         ),
+        created_ms: notes.keep("detail.CreationTime", millis(detail.get("CreationTime"))),
         billable_s: notes.keep(
             "detail.BillableTimeInSeconds",
             seconds(detail.get("BillableTimeInSeconds")),

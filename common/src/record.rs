@@ -214,6 +214,24 @@ pub struct SecondaryStatus {
 }
 
 impl Attempt {
+    /// Whether the job got an instance and ran: a planned attempt, or a job refused for
+    /// capacity, never did, and has no log or model to point at.
+    pub fn started(&self) -> bool {
+        const RUNNING: [&str; 6] = [
+            "Downloading",
+            "DownloadingTrainingImage",
+            "Training",
+            "Uploading",
+            "Interrupted",
+            "Restarting",
+        ];
+        self.training_s.is_some_and(|s| s > 0)
+            || self
+                .secondary_history
+                .iter()
+                .any(|s| RUNNING.contains(&s.status.as_str()))
+    }
+
     /// A planned attempt: named, not yet launched.
     pub fn planned(request_id: Uuid, number: u32, instance_type: &str, spot: bool) -> Self {
         Self {

@@ -69,7 +69,16 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
     a.failure_reason = event.failure_reason.clone().or(a.failure_reason.take());
     a.billable_s = event.billable_s.or(a.billable_s);
     a.training_s = event.training_s.or(a.training_s);
-    a.model_artifact = event.model_artifact.clone().or(a.model_artifact.take());
+    // DescribeTrainingJob names the artifact's place for every job (the member is required),
+    // but only a completed job put a model there.
+    if event.status == "Completed" {
+        a.model_artifact = event.model_artifact.clone().or(a.model_artifact.take());
+    }
+    // SageMaker's creation time is the launch (the dispatcher's own clock, read after the
+    // create returned, can be later than a fast failure's end).
+    if let Some(created) = event.created_ms.and_then(epoch_ms_to_rfc3339) {
+        a.launched_at = Some(created);
+    }
     a.final_metrics.extend(event.final_metrics.iter().cloned());
     a.spot_savings_pct = spot_savings_percent(std::iter::once(&*a));
     let ending = classify(
@@ -168,6 +177,7 @@ mod tests {
                 message: None,
             }],
             last_modified_ms: Some(at_ms),
+            created_ms: None,
             billable_s: None,
             training_s: None,
             model_artifact: None,

@@ -199,6 +199,7 @@ pub(crate) fn to_state_change(
             })
             .collect(),
         last_modified_ms: millis(out.last_modified_time()),
+        created_ms: millis(out.creation_time()),
         billable_s: out
             .billable_time_in_seconds()
             .and_then(|s| u64::try_from(s).ok()),

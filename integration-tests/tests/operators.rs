@@ -139,6 +139,10 @@ async fn an_operator_retry_starts_a_fresh_budget_and_names_the_caller() {
         reason.contains("retries exhausted after 2 attempts (since the operator's retry"),
         "{reason}"
     );
+    assert!(
+        reason.contains("the last was lost to CapacityError: Unable to provision"),
+        "SageMaker's words, not trainq's name for them: {reason}"
+    );
     let text = stdout(&s.trainq(&["jobs", "show", &id]));
     assert!(text.contains(&format!("retried by {ON_CALL}")), "{text}");
     s.devstack.stop().await;

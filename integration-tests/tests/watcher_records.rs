@@ -3,9 +3,11 @@
 //! records (in moto's DynamoDB) true.
 
 use serde_json::json;
+use trainq_common::event::DETAIL_TYPE;
 use trainq_common::naming::job_name;
 use trainq_common::state::JobState;
 use trainq_common::testing::{request_id_of, sample_request};
+use trainq_common::time_util::now_epoch_ms;
 use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::world::World;
 
@@ -47,6 +49,45 @@ async fn events_carry_a_job_to_completed_with_billing_and_metrics() {
         .map(|s| s.status.as_str())
         .collect();
     assert_eq!(statuses, ["Starting", "Completed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_sagemaker_does_not_confirm_is_not_believed() {
+    // A `Completed` event for a job DescribeTrainingJob still reports running (Describe can lag
+    // an event; an event can be wrong). Believed, it would register a model without metrics
+    // and make the real completion stale.
+    let w = World::new().await;
+    let body = fresh(sample_request());
+    let id = request_id_of(&body);
+    let job = job_name(id, 1);
+    w.submit_and_drain(&body).await;
+    w.drain_events().await;
+    let early = json!({"id": "early", "detail-type": DETAIL_TYPE, "source": "aws.sagemaker",
+        "detail": {"TrainingJobName": job, "TrainingJobStatus": "Completed",
+            "SecondaryStatus": "Completed", "LastModifiedTime": now_epoch_ms()}});
+    let outcome = w.watcher().handle_event(&early).await;
+    assert!(outcome.redeliver(), "{outcome:?}");
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::InProgress);
+    assert!(record.model_package_arn.is_none());
+
+    w.finish_job(
+        &job,
+        json!({"status": "Completed", "billable_s": 120, "training_s": 400,
+        "metrics": {"validation:accuracy": 0.97}}),
+    )
+    .await;
+    w.drain_events().await;
+    // The event comes back now that SageMaker agrees: applied, nothing doubled.
+    w.watcher().handle_event(&early).await;
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Registered);
+    assert_eq!(record.model_approval.as_deref(), Some("Approved"));
+    let a = &record.attempts[0];
+    assert_eq!((a.billable_s, a.training_s), (Some(120), Some(400)));
+    assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
+    let group = w.sample_group(trainq_common::RegistryKind::Production);
+    assert_eq!(w.model_packages(&group).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

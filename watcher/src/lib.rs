@@ -149,28 +149,40 @@ where
         .await
     }
 
-    /// Fills what a terminal event may lack (billing, metrics, artifact, reason) from
-    /// DescribeTrainingJob, when SageMaker agrees on the status.
-    async fn with_details(&self, mut change: JobStateChange) -> JobStateChange {
+    /// Checks a terminal event against DescribeTrainingJob and fills what it may lack
+    /// (billing, metrics, artifact, reason, creation time). SageMaker's answer is the truth: a
+    /// different terminal status replaces the event's; a job Describe still reports running is
+    /// `Err` (the event is not applied yet: Describe can lag the event, and an event can be
+    /// wrong). When Describe cannot be asked, the event is taken as it is.
+    async fn confirmed(&self, mut change: JobStateChange) -> Result<JobStateChange, String> {
         match self.training.describe_training_job(&change.job_name).await {
-            Ok(d) if d.status == change.status => {
+            Ok(d) if !is_terminal(&d.status) => Err(format!(
+                "the event says `{}`, DescribeTrainingJob still says `{}`",
+                change.status, d.status
+            )),
+            Ok(d) if d.status != change.status => {
+                warn!(event = %change.status, truth = %d.status, "the event contradicts DescribeTrainingJob; recording SageMaker's answer");
+                Ok(d)
+            }
+            Ok(d) => {
                 change.billable_s = change.billable_s.or(d.billable_s);
                 change.training_s = change.training_s.or(d.training_s);
                 change.model_artifact = change.model_artifact.or(d.model_artifact);
                 change.failure_reason = change.failure_reason.or(d.failure_reason);
+                change.created_ms = change.created_ms.or(d.created_ms);
                 if change.final_metrics.is_empty() {
                     change.final_metrics = d.final_metrics;
                 }
                 if change.transitions.len() < d.transitions.len() {
                     change.transitions = d.transitions;
                 }
+                Ok(change)
             }
-            Ok(_) => {}
             Err(e) => {
-                warn!(error = %e, "DescribeTrainingJob failed; recording what the event says")
+                warn!(error = %e, "DescribeTrainingJob failed; recording what the event says");
+                Ok(change)
             }
         }
-        change
     }
 
     /// Applies `change` (about attempt `attempt`) to the request's record and follows up.
@@ -191,7 +203,10 @@ where
             // Describe once, and only for news: a duplicate of a terminal event the record
             // already holds costs no SageMaker call.
             if !described && is_terminal(&change.status) && !attempt_ended(&record, attempt) {
-                change = self.with_details(change).await;
+                change = match self.confirmed(change).await {
+                    Ok(truth) => truth,
+                    Err(why) => return WatchOutcome::Unconfirmed(why),
+                };
                 described = true;
             }
             let before = record.state;

@@ -17,6 +17,9 @@ pub enum WatchOutcome {
     NoRecord,
     /// The record could not be read or written: the event comes back.
     Retry(ServiceError),
+    /// A terminal event DescribeTrainingJob does not confirm yet (it still says the job runs):
+    /// not applied; the event comes back, and the reconcile checks the record too.
+    Unconfirmed(String),
 }
 
 impl WatchOutcome {
@@ -32,7 +35,7 @@ impl WatchOutcome {
 
     /// Whether the event must be delivered again.
     pub fn redeliver(&self) -> bool {
-        matches!(self, Self::Retry(_))
+        matches!(self, Self::Retry(_) | Self::Unconfirmed(_))
     }
 
     pub(crate) fn log(&self) {
@@ -43,6 +46,9 @@ impl WatchOutcome {
             // Normal where two stacks share the `tq-` prefix (each rule sees both); counted.
             Self::NoRecord => warn!("a trainq job name without a record; ignored"),
             Self::Retry(e) => error!(error = %e, "could not record the event; will retry"),
+            Self::Unconfirmed(why) => {
+                warn!(%why, "a terminal event SageMaker does not confirm yet; will retry")
+            }
         }
     }
 }

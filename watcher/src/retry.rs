@@ -67,6 +67,15 @@ pub(crate) fn plan_retry(record: &mut JobRecord, cause: Cause) -> Option<RetrySt
     let request = record.request.clone()?;
     let current = record.current_attempt()?;
     let number = current.number;
+    // SageMaker's own words (`CapacityError: Unable to provision…`), else its last secondary
+    // status (`MaxWaitTimeExceeded`): an on-call engineer searches for those, not our names.
+    let said = current.failure_reason.clone().or_else(|| {
+        current
+            .secondary_history
+            .last()
+            .map(|s| s.status.clone())
+            .filter(|s| s != "Failed" && s != "Stopped")
+    });
     let rung = Rung {
         instance_type: current.instance_type.clone(),
         spot: current.spot,
@@ -80,7 +89,7 @@ pub(crate) fn plan_retry(record: &mut JobRecord, cause: Cause) -> Option<RetrySt
         Cause::User => after_user_failure(&request, spent, &rung)?,
     };
     let what = match cause {
-        Cause::System(failure) => format!("{failure:?}"),
+        Cause::System(failure) => said.unwrap_or_else(|| format!("{failure:?}")),
         Cause::User => record
             .reason
             .clone()

@@ -264,6 +264,9 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
             .collect();
         crate::say!("            metrics: {}", metrics.join("  "));
     }
+    if !a.started() {
+        return; // no instance, no log
+    }
     match &ctx.stack.devstack {
         Some(d) => crate::say!(
             "            log: {}/jobs/{}/training.log",

@@ -59,6 +59,48 @@ async fn terminal_events_take_billing_and_metrics_from_describe() {
 }
 
 #[tokio::test]
+async fn a_terminal_event_describe_does_not_confirm_waits_and_a_contradicted_one_follows_sagemaker()
+{
+    let w = World::with_record(JobState::InProgress);
+    let mut running =
+        trainq_common::event::parse_event(&event("InProgress", "Training", 20)).unwrap();
+    running.job_name = job_name(ID, 1);
+    w.training
+        .described
+        .lock()
+        .unwrap()
+        .insert(job_name(ID, 1), running);
+    let outcome = w
+        .watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    assert!(
+        matches!(&outcome, WatchOutcome::Unconfirmed(why) if why.contains("InProgress")),
+        "{outcome:?}"
+    );
+    assert!(outcome.redeliver());
+    assert_eq!(w.record().state, JobState::InProgress, "not applied");
+    assert_eq!(w.record().attempts[0].status, None);
+
+    // SageMaker says the job failed: its word, not the event's, is recorded.
+    let mut failed = trainq_common::event::parse_event(&event("Failed", "Failed", 40)).unwrap();
+    failed.job_name = job_name(ID, 1);
+    failed.failure_reason = Some("AlgorithmError: exit 1".into());
+    w.training
+        .described
+        .lock()
+        .unwrap()
+        .insert(job_name(ID, 1), failed);
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let r = w.record();
+    assert_eq!(r.state, JobState::Failed);
+    assert_eq!(r.attempts[0].status.as_deref(), Some("Failed"));
+    assert!(w.models.packages.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn duplicated_and_out_of_order_events_never_move_the_record_back() {
     let w = World::with_record(JobState::InProgress);
     w.job_completed(1, 30, &[]);

@@ -122,6 +122,7 @@ impl World {
             failure_reason: None,
             transitions: Vec::new(),
             last_modified_ms: Some(at_ms),
+            created_ms: None,
             billable_s: Some(120),
             training_s: Some(400),
             model_artifact: Some(artifact),

@@ -135,13 +135,18 @@ async fn run(ep: Arc<Endpoint>, plan: RunPlan, mut control: watch::Receiver<Cont
                 *trained,
             ),
         };
-        let training_s = trained.as_secs_f64().ceil().max(1.0) as u64;
-        job.training_s = Some(training_s);
-        job.billable_s = Some(if spot {
-            ((training_s as f64 * SPOT_BILLED_SHARE).ceil() as u64).max(1)
-        } else {
-            training_s
-        });
+        // A job refused for capacity never had an instance: AWS reports no training or
+        // billable time for it (every other ending was provisioned and bills a second at least).
+        let provisioned = !matches!(&ending, Ending::Failed { reason, .. } if reason.starts_with("CapacityError"));
+        if provisioned {
+            let training_s = trained.as_secs_f64().ceil().max(1.0) as u64;
+            job.training_s = Some(training_s);
+            job.billable_s = Some(if spot {
+                ((training_s as f64 * SPOT_BILLED_SHARE).ceil() as u64).max(1)
+            } else {
+                training_s
+            });
+        }
         job.metrics = finals.clone();
         if let Ending::Failed { reason, .. } = &ending {
             job.failure_reason = Some(reason.chars().take(MAX_FAILURE_REASON).collect());
