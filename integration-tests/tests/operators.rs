@@ -147,3 +147,31 @@ async fn an_operator_retry_starts_a_fresh_budget_and_names_the_caller() {
     assert!(text.contains(&format!("retried by {ON_CALL}")), "{text}");
     s.devstack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looking_at_the_dead_letter_queue_leaves_it_as_it_was() {
+    let s = Stack::start(TRAINER, |_| {}).await;
+    let dlq = s.devstack.stack().requests_dlq_url.clone();
+    // More than one receive's worth (10): a look must page through all of them.
+    for _ in 0..12 {
+        let mut body = trainq_common::testing::sample_request();
+        body["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+        s.send_as("devstack", &dlq, &body).await;
+    }
+    let listed = |s: &Stack| -> usize {
+        let out = s.trainq(&["dlq", "list", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array().unwrap().len()
+    };
+    assert_eq!(listed(&s), 12);
+    // Right after the look, every message is still there for everyone.
+    let status: Value = serde_json::from_slice(&s.trainq(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["dead_letter_queue"]["visible"], 12, "{status}");
+    let dry: Value =
+        serde_json::from_slice(&s.trainq(&["dlq", "redrive", "--dry-run", "--json"]).stdout)
+            .unwrap();
+    let looked = dry["messages"].as_array().unwrap().len() + dry["kept"].as_array().unwrap().len();
+    assert_eq!(looked, 12, "{dry}");
+    assert_eq!(listed(&s), 12, "a dry run hides nothing");
+    s.devstack.stop().await;
+}

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName as Attr};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName as Attr,
+};
 use serde_json::{Value, json};
 use trainq_common::Registries;
 use trainq_common::naming::request_id_for_message;
@@ -15,8 +17,13 @@ use crate::context::Context;
 use crate::error::{CliError, aws};
 use crate::output::{self, Table, or_dash};
 
-/// Receive rounds while listing (a message seen again ends the listing early).
+/// Receive rounds while reading (a round that brings nothing new ends the reading early).
 const ROUNDS: usize = 50;
+
+/// How long a read hides what it received: long enough to page through the queue (a
+/// message already received is not handed out again while hidden), short enough that a
+/// reader that dies leaves nothing hidden for long.
+const PAGE_HOLD_S: i32 = 30;
 
 /// The request id a dead-lettered message stands for: its body's, else the one the dispatcher
 /// derived from its (original) message id.
@@ -26,7 +33,8 @@ fn request_id(m: &Message) -> Option<Uuid> {
         .or_else(|| m.message_id().map(request_id_for_message))
 }
 
-/// Reads the DLQ's messages; `hold_s` hides each from other readers that long.
+/// Reads every message of the DLQ, each hidden from other readers for `hold_s` (SQS has no
+/// peek: a message is read by receiving it).
 async fn read(ctx: &Context, hold_s: i32) -> Result<Vec<Message>, CliError> {
     let sqs = ctx.sqs();
     let mut seen: BTreeMap<String, Message> = BTreeMap::new();
@@ -54,9 +62,44 @@ async fn read(ctx: &Context, hold_s: i32) -> Result<Vec<Message>, CliError> {
     Ok(seen.into_values().collect())
 }
 
+/// Reads every message and makes them all visible again at once: looking at the DLQ
+/// (`list`, `redrive --dry-run`) leaves it as it was for every other reader.
+async fn peek(ctx: &Context) -> Result<Vec<Message>, CliError> {
+    let messages = read(ctx, PAGE_HOLD_S).await?;
+    release(ctx, &messages.iter().collect::<Vec<_>>()).await?;
+    Ok(messages)
+}
+
+/// Makes `messages` visible again now (ChangeMessageVisibilityBatch to 0, ten at a time).
+/// An entry SQS fails (a receipt handle gone stale) becomes visible when its hold lapses.
+async fn release(ctx: &Context, messages: &[&Message]) -> Result<(), CliError> {
+    let sqs = ctx.sqs();
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .visibility_timeout(0)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        sqs.change_message_visibility_batch()
+            .queue_url(&ctx.stack.requests_dlq_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| aws("ChangeMessageVisibilityBatch", e))?;
+    }
+    Ok(())
+}
+
 /// Runs `trainq dlq list`.
 pub async fn list(ctx: &Context, json: bool) -> Result<(), CliError> {
-    let messages = read(ctx, 0).await?;
+    let messages = peek(ctx).await?;
     let store = ctx.store();
     let mut rows = Vec::new();
     for m in &messages {
@@ -141,11 +184,16 @@ fn foreign_sender(registries: &Registries, m: &Message) -> Option<String> {
 
 /// Runs `trainq dlq redrive`.
 pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), CliError> {
-    // Held for a minute while they are moved; a dry run holds nothing.
-    let messages = read(ctx, if dry_run { 0 } else { 60 }).await?;
+    // Held for a minute while they are moved; a dry run only looks. What is kept is made
+    // visible again at once.
+    let messages = if dry_run {
+        peek(ctx).await?
+    } else {
+        read(ctx, 60).await?
+    };
     let registries = ctx.registries()?;
     let sqs = ctx.sqs();
-    let (mut moved, mut kept) = (Vec::new(), Vec::new());
+    let (mut moved, mut kept, mut left) = (Vec::new(), Vec::new(), Vec::new());
     for m in &messages {
         let body = match (redrive_body(m), foreign_sender(&registries, m)) {
             (Ok(body), None) => body,
@@ -153,6 +201,7 @@ pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Cli
                 kept.push(
                     json!({"message_id": m.message_id(), "request_id": request_id(m), "why": why}),
                 );
+                left.push(m);
                 continue;
             }
         };
@@ -171,6 +220,9 @@ pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Cli
                 .map_err(|e| aws("DeleteMessage", e))?;
         }
         moved.push(json!({"message_id": m.message_id(), "request_id": request_id(m)}));
+    }
+    if !dry_run {
+        release(ctx, &left).await?;
     }
     if json {
         output::json(&json!({"dry_run": dry_run, "messages": moved, "kept": kept}));
