@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::registry::RegistryKind;
@@ -38,6 +38,25 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every kind.
+    pub const ALL: [AlertKind; 10] = [
+        Self::RequestRejected,
+        Self::JobFailed,
+        Self::RetriesExhausted,
+        Self::CapacityPressure,
+        Self::ModelRegistered,
+        Self::ModelHeldByGate,
+        Self::RegistrationFailed,
+        Self::RequestExpired,
+        Self::ConflictingRequest,
+        Self::ModelIncompatible,
+    ];
+
+    /// The kind whose detail type is `name`.
+    pub fn from_detail_type(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.detail_type() == name)
+    }
+
     /// The EventBridge `detail-type`.
     pub fn detail_type(self) -> &'static str {
         match self {
@@ -56,8 +75,13 @@ impl AlertKind {
 }
 
 /// The `detail` of an alert event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertDetail {
+    /// The alert's own id: the same at every delivery of this alert (the outbox delivers at
+    /// least once), so consumers de-duplicate by it. Absent only on alerts sent outside the
+    /// outbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<Uuid>,
     /// The request.
     pub request_id: Uuid,
     /// Customer slug, when known.
@@ -72,7 +96,7 @@ pub struct AlertDetail {
     pub reason: String,
     /// The same as fields a person or a rule can act on (e.g. `sender`, `existing_digest`,
     /// `refused_digest`); absent when there are none.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, String>,
 }
 
@@ -91,6 +115,7 @@ impl Alert {
         Self {
             kind,
             detail: AlertDetail {
+                alert_id: None,
                 request_id: record.request_id,
                 customer: record.customer.clone(),
                 project: record.project.clone(),

@@ -57,6 +57,13 @@ impl MemoryJobStore {
     }
 }
 
+/// The record as a store keeps it: within its size budget, as the DynamoDB adapter writes it.
+fn fitted(record: &JobRecord) -> JobRecord {
+    let mut kept = record.clone();
+    kept.fit();
+    kept
+}
+
 impl JobStore for MemoryJobStore {
     async fn put_new(&self, record: &JobRecord) -> Result<Write, ServiceError> {
         self.fault()?;
@@ -64,7 +71,7 @@ impl JobStore for MemoryJobStore {
         if let Some(existing) = records.get(&record.request_id) {
             return Ok(Write::Conflict(Some(Box::new(existing.clone()))));
         }
-        records.insert(record.request_id, record.clone());
+        records.insert(record.request_id, fitted(record));
         Ok(Write::Written)
     }
 
@@ -77,7 +84,7 @@ impl JobStore for MemoryJobStore {
         let mut records = self.records.lock().unwrap();
         match records.get(&record.request_id) {
             Some(current) if current.version == expected => {
-                records.insert(record.request_id, record.clone());
+                records.insert(record.request_id, fitted(record));
                 Ok(Write::Written)
             }
             current => Ok(Write::Conflict(current.cloned().map(Box::new))),
@@ -102,6 +109,24 @@ impl JobStore for MemoryJobStore {
         found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn pending_alerts(
+        &self,
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, ServiceError> {
+        let mut found: Vec<JobRecord> = self
+            .all()
+            .into_iter()
+            .filter(|r| r.alerts_pending.is_some() && r.updated_at.as_str() < updated_before)
+            .collect();
+        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|r| r.request_id)
+            .collect())
     }
 
     async fn waiting(

@@ -63,6 +63,14 @@ pub trait JobStore: Send + Sync {
         ranks: u32,
         per_customer: usize,
     ) -> impl Future<Output = Result<Vec<(Uuid, Place)>, ServiceError>> + Send;
+
+    /// Up to `limit` requests whose record holds undelivered alerts and was last written
+    /// before `updated_before` (the sparse `pending-alerts` index, keys only; callers re-read).
+    fn pending_alerts(
+        &self,
+        updated_before: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, ServiceError>> + Send;
 }
 
 /// SageMaker training jobs.
@@ -282,6 +290,13 @@ impl<P: JobStore + ?Sized> JobStore for &P {
         per_customer: usize,
     ) -> impl Future<Output = Result<Vec<(Uuid, Place)>, ServiceError>> + Send {
         (**self).waiting(ranks, per_customer)
+    }
+    fn pending_alerts(
+        &self,
+        updated_before: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, ServiceError>> + Send {
+        (**self).pending_alerts(updated_before, limit)
     }
 }
 

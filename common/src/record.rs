@@ -108,6 +108,14 @@ pub struct JobRecord {
     /// spot attempts that reported both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_savings_pct: Option<f64>,
+    /// Alerts written with the state change that caused them and not yet delivered (see
+    /// [`crate::outbox`]), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<crate::outbox::PendingAlert>,
+    /// `pending` while [`Self::outbox`] holds alerts: the key of the sparse `pending-alerts`
+    /// index the reconcile reads to deliver what a crashed function left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_pending: Option<String>,
     /// Who cancelled the request (`trainq jobs cancel`: the caller's AWS identity): the
     /// tombstone every part honours (see [`crate::cancel`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +199,11 @@ pub struct Attempt {
     /// This attempt's spot savings in percent (spot attempts with billing figures only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_savings_pct: Option<f64>,
+    /// Secondary statuses left out of [`Self::secondary_history`] to keep the record within
+    /// DynamoDB's item limit (see [`crate::record_size`]): those between the first and the
+    /// kept latest ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub elided_statuses: u32,
     /// Who started this attempt by hand (`trainq jobs retry`: the caller's AWS identity). Such
     /// an attempt starts a fresh retry budget and the ladder over (decision 40).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,6 +264,7 @@ impl Attempt {
             model_artifact: None,
             final_metrics: Default::default(),
             spot_savings_pct: None,
+            elided_statuses: 0,
             retried_by: None,
         }
     }
@@ -290,6 +304,8 @@ impl JobRecord {
             manifest_digest: None,
             model_approval: None,
             spot_savings_pct: None,
+            outbox: Vec::new(),
+            alerts_pending: None,
             cancelled_by: None,
             expires_at: None,
             created_at: now.clone(),
@@ -407,6 +423,10 @@ impl JobRecord {
     pub fn current_attempt_mut(&mut self) -> Option<&mut Attempt> {
         self.attempts.last_mut()
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

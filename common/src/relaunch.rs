@@ -41,10 +41,16 @@ pub fn plan_operator_retry(record: &mut JobRecord, who: &str) -> Result<u32, Str
             record.state
         ));
     }
+    let number = record.attempts.last().map_or(1, |a| a.number + 1);
+    if number > crate::record_size::MAX_ATTEMPTS {
+        return Err(format!(
+            "it has had {} attempts, the most a request keeps; send a new request (`trainq jobs show` has this one's history)",
+            number - 1
+        ));
+    }
     record
         .transition(JobState::Retrying)
         .map_err(|e| e.to_string())?;
-    let number = record.attempts.last().map_or(1, |a| a.number + 1);
     let (instance_type, spot) = (&request.resources.instance_type, request.resources.spot);
     let mut attempt = Attempt::planned(record.request_id, number, instance_type, spot);
     attempt.retried_by = Some(who.to_owned());

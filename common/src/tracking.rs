@@ -54,7 +54,9 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
     if event.job_arn.is_some() {
         a.job_arn.clone_from(&event.job_arn);
     }
-    if event.transitions.len() >= a.secondary_history.len() {
+    // SageMaker sends the whole list every time; a longer one is newer.
+    let known = a.secondary_history.len() + a.elided_statuses as usize;
+    if event.transitions.len() >= known {
         a.secondary_history = event
             .transitions
             .iter()
@@ -65,6 +67,7 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
                 message: t.message.clone(),
             })
             .collect();
+        a.elided_statuses = crate::record_size::cap_history(&mut a.secondary_history);
     }
     a.failure_reason = event.failure_reason.clone().or(a.failure_reason.take());
     a.billable_s = event.billable_s.or(a.billable_s);

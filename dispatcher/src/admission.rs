@@ -19,7 +19,7 @@ use trainq_common::scheduling::{
 };
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_ms;
-use trainq_common::{JobRecord, ServiceError};
+use trainq_common::{JobRecord, ServiceError, outbox};
 use uuid::Uuid;
 
 use crate::Dispatcher;
@@ -250,29 +250,33 @@ where
             );
             let record = self.store.get(ids[0]).await.ok().flatten();
             let record = record.unwrap_or_else(|| JobRecord::new(ids[0], JobState::Queued));
-            self.announce_pressure(pool, &record, detail, now).await;
+            if let Some(alert) = self.begin_pressure(pool, &record, detail, now).await {
+                // Kept in the outbox of the first request waiting for the pool.
+                if let Err(e) =
+                    outbox::stage_and_deliver(&self.store, &self.alerts, record, alert).await
+                {
+                    warn!(error = %e, "could not deliver the capacity pressure alert; it stays in the record's outbox");
+                }
+            }
         }
     }
 
-    /// Begins `pool`'s pressure episode; whoever begins it sends the one alert about it.
-    pub(crate) async fn announce_pressure(
+    /// Begins `pool`'s pressure episode; whoever begins it gets the one alert about it (to
+    /// stage in a record's outbox).
+    pub(crate) async fn begin_pressure(
         &self,
         pool: &Pool,
         record: &JobRecord,
         detail: String,
         now: i64,
-    ) {
+    ) -> Option<Alert> {
         match self.ledger.begin_pressure(pool, now).await {
-            Ok(true) => {}
-            Ok(false) => return,
+            Ok(true) => Some(Alert::about(AlertKind::CapacityPressure, record, detail)),
+            Ok(false) => None,
             Err(e) => {
                 warn!(error = %e, %pool, "could not mark the pool under pressure");
-                return;
+                None
             }
-        }
-        let alert = Alert::about(AlertKind::CapacityPressure, record, detail);
-        if let Err(e) = self.alerts.send(&alert).await {
-            warn!(error = %e, "could not send the capacity pressure alert");
         }
     }
 
@@ -300,6 +304,12 @@ where
         if record.transition(JobState::Expired).is_err() {
             return;
         }
+        let alert = Alert::about(
+            AlertKind::RequestExpired,
+            &record,
+            record.reason.clone().unwrap_or_default(),
+        );
+        record.stage_alert(alert);
         let expected = record.next_version();
         if !matches!(
             self.store.put_if_version(&record, expected).await,
@@ -307,14 +317,7 @@ where
         ) {
             return; // moved on meanwhile (launched, cancelled): nothing expired
         }
-        let alert = Alert::about(
-            AlertKind::RequestExpired,
-            &record,
-            record.reason.clone().unwrap_or_default(),
-        );
-        if let Err(e) = self.alerts.send(&alert).await {
-            warn!(error = %e, "could not send the request expired alert");
-        }
+        let _ = self.deliver_alerts(&record).await;
     }
 }
 

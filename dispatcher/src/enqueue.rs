@@ -156,6 +156,8 @@ where
             return Outcome::Retry(ServiceError::Permanent(e.to_string()));
         }
         record.reason = Some(reason.clone());
+        let alert = Alert::about(AlertKind::JobFailed, &record, reason.clone());
+        record.stage_alert(alert);
         match self.store.put_new(&record).await {
             Ok(Write::Written) => {}
             Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
@@ -163,16 +165,20 @@ where
                     return outcome;
                 }
             }
-            // Already recorded (a redelivery): nothing more to say.
-            Ok(Write::Conflict(Some(existing))) => return Outcome::Duplicate(existing.state),
+            // Already recorded (a redelivery): deliver what its first delivery could not.
+            Ok(Write::Conflict(Some(existing))) => {
+                if let Err(e) = self.deliver_alerts(&existing).await {
+                    return Outcome::Retry(e);
+                }
+                return Outcome::Duplicate(existing.state);
+            }
             Ok(Write::Conflict(None)) => {
                 return Outcome::Retry(ServiceError::Transient("record unreadable".into()));
             }
             Err(e) => return Outcome::Retry(e),
         }
-        let alert = Alert::about(AlertKind::JobFailed, &record, reason.clone());
-        if let Err(e) = self.alerts.send(&alert).await {
-            warn!(error = %e, "could not send the job failed alert");
+        if let Err(e) = self.deliver_alerts(&record).await {
+            return Outcome::Retry(e);
         }
         Outcome::Failed(ServiceError::Permanent(reason))
     }

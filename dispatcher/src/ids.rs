@@ -83,6 +83,7 @@ where
     ) -> Result<Write, ServiceError> {
         ours.refusals = existing.refusals.clone();
         ours.note_refusal(existing.as_refusal());
+        ours.inherit_outbox(existing);
         ours.version = existing.version;
         let expected = ours.next_version();
         self.store.put_if_version(ours, expected).await
@@ -106,8 +107,9 @@ where
         self.note_and_alert(existing, refusal, alert).await
     }
 
-    /// Notes `refusal` on the record that owns the id, then sends `alert`; the outcome is
-    /// `Rejected`, or `Retry` when either could not be written (a redelivery notes it once).
+    /// Notes `refusal` on the record that owns the id with `alert` in its outbox (one write),
+    /// then delivers it; the outcome is `Rejected`, or `Retry` when either could not be done
+    /// (a redelivery notes it once, and delivers what is still pending).
     pub(crate) async fn note_and_alert(
         &self,
         existing: JobRecord,
@@ -115,30 +117,34 @@ where
         alert: Alert,
     ) -> Outcome {
         let reason = refusal.reason.clone();
-        if let Err(e) = self.note_refusal(existing, refusal).await {
-            return Outcome::Retry(e);
-        }
+        let noted = match self.note_refusal(existing, refusal, alert).await {
+            Ok(noted) => noted,
+            Err(e) => return Outcome::Retry(e),
+        };
         warn!(%reason, "refused a message reusing a request id");
-        match self.alerts.send(&alert).await {
+        match self.deliver_alerts(&noted).await {
             Ok(()) => Outcome::Rejected(reason),
             Err(e) => Outcome::Retry(e),
         }
     }
 
-    /// Adds `refusal` to the record (version-guarded; re-read and tried again when the record
-    /// moved). The record's state and `updated_at` stay: nothing happened to its request.
+    /// Adds `refusal` to the record with `alert` in its outbox (version-guarded; re-read and
+    /// tried again when the record moved); returns the record as stored. The record's state
+    /// and `updated_at` stay: nothing happened to its request.
     async fn note_refusal(
         &self,
         mut record: JobRecord,
         refusal: Refusal,
-    ) -> Result<(), ServiceError> {
+        alert: Alert,
+    ) -> Result<JobRecord, ServiceError> {
         for _ in 0..NOTE_TRIES {
             if !record.note_refusal(refusal.clone()) {
-                return Ok(()); // already noted by an earlier delivery
+                return Ok(record); // already noted by an earlier delivery
             }
+            record.stage_alert(alert.clone());
             let expected = record.next_version();
             match self.store.put_if_version(&record, expected).await? {
-                Write::Written => return Ok(()),
+                Write::Written => return Ok(record),
                 Write::Conflict(Some(current)) => record = *current,
                 Write::Conflict(None) => break,
             }

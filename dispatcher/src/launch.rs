@@ -229,8 +229,13 @@ where
                      below the configured limit; the pool is held at {limit} for {} min",
                     LEARNED_LIMIT_MS / 60_000
                 );
-                self.announce_pressure(pool, &record, detail, now_epoch_ms())
-                    .await;
+                let mut record = record;
+                if let Some(alert) = self
+                    .begin_pressure(pool, &record, detail, now_epoch_ms())
+                    .await
+                {
+                    record.stage_alert(alert);
+                }
                 self.requeue(record, place, reason).await;
                 Launch::QuotaRefused
             }
@@ -341,8 +346,12 @@ where
         let expected = record.next_version();
         // If this write fails the lease lapses and a redelivery or the reconcile finds the
         // record `Launching`, takes it over and launches or requeues it.
-        if let Err(e) = self.store.put_if_version(&record, expected).await {
-            warn!(error = %e, "could not put the request back in the waiting room");
+        match self.store.put_if_version(&record, expected).await {
+            Ok(Write::Written) => {
+                let _ = self.deliver_alerts(&record).await;
+            }
+            Ok(Write::Conflict(_)) => {}
+            Err(e) => warn!(error = %e, "could not put the request back in the waiting room"),
         }
     }
 
@@ -397,6 +406,12 @@ where
         if record.transition(JobState::Failed).is_err() {
             return;
         }
+        let alert = Alert::about(
+            AlertKind::JobFailed,
+            record,
+            record.reason.clone().unwrap_or_default(),
+        );
+        record.stage_alert(alert);
         let expected = record.next_version();
         match self.store.put_if_version(record, expected).await {
             Ok(Write::Written) => {}
@@ -408,13 +423,7 @@ where
         if let Some(registry) = record.registry {
             metrics::emit(registry.as_str(), &[(Metric::Failed, 1.0)]);
         }
-        let alert = Alert::about(
-            AlertKind::JobFailed,
-            record,
-            record.reason.clone().unwrap_or_default(),
-        );
-        if let Err(e) = self.alerts.send(&alert).await {
-            warn!(error = %e, "could not send the job failed alert");
-        }
+        // A refusal stays in the outbox: the reconcile delivers it.
+        let _ = self.deliver_alerts(record).await;
     }
 }

@@ -13,6 +13,7 @@
 //! throttling or whose record could not be written.
 
 mod admission;
+mod alerts;
 mod backoff;
 mod batch;
 pub mod config;

@@ -43,6 +43,9 @@ where
                 + trainq_common::record::REJECTED_RETENTION_DAYS * 86_400,
         );
         fill_what_is_readable(&mut record, body);
+        let alert = Alert::about(AlertKind::RequestRejected, &record, reason.clone())
+            .with_facts(record.sender.as_ref().map(|s| ("sender", s.clone())));
+        record.stage_alert(alert);
 
         match self.store.put_new(&record).await {
             Ok(Write::Written) => {}
@@ -50,8 +53,9 @@ where
                 if existing.state == JobState::Rejected
                     && existing.message_id == record.message_id =>
             {
-                // A redelivery: the record is there; send the alert again in case the
-                // first delivery died before sending it.
+                // A redelivery: the record is there; deliver what the first delivery could
+                // not (it died, or the sink refused).
+                record = *existing;
             }
             Ok(Write::Conflict(Some(existing))) if existing.state == JobState::Rejected => {
                 // Another refused message under the id: the newest rejection is the record
@@ -82,9 +86,7 @@ where
         {
             return Outcome::Retry(e);
         }
-        let alert = Alert::about(AlertKind::RequestRejected, &record, reason.clone())
-            .with_facts(record.sender.as_ref().map(|s| ("sender", s.clone())));
-        match self.alerts.send(&alert).await {
+        match self.deliver_alerts(&record).await {
             Ok(()) => Outcome::Rejected(reason),
             Err(e) => Outcome::Retry(e),
         }

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use trainq_common::outbox::PENDING;
 use trainq_common::ports::{JobStore, Write};
 use trainq_common::scheduling::Place;
 use trainq_common::state::JobState;
@@ -20,6 +21,9 @@ use crate::errors::classify;
 
 /// Names of the table's secondary indexes.
 pub mod index {
+    /// Records whose outbox holds undelivered alerts (a sparse index keyed by
+    /// `alerts_pending`, by `updated_at`, keys only): what the reconcile delivers.
+    pub const PENDING_ALERTS: &str = "pending-alerts";
     /// By `state`, newest `updated_at` first: the on-call "what is stuck" view.
     pub const BY_STATE: &str = "by-state";
     /// By `customer_project`, by `created_at`.
@@ -137,6 +141,42 @@ impl JobStore for DynamoJobStore {
         collect_query(query, limit).await
     }
 
+    async fn pending_alerts(
+        &self,
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, ServiceError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        while ids.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index::PENDING_ALERTS)
+                .key_condition_expression("alerts_pending = :p AND updated_at < :before")
+                .expression_attribute_values(":p", AttributeValue::S(PENDING.into()))
+                .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            ids.extend(
+                out.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|i| i.get("request_id")?.as_s().ok()?.parse::<Uuid>().ok()),
+            );
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        ids.truncate(limit);
+        Ok(ids)
+    }
+
     async fn waiting(
         &self,
         ranks: u32,
@@ -247,6 +287,17 @@ pub(crate) async fn collect_query(
 }
 
 fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, ServiceError> {
+    // The last guard of the item limit: a write over 400 KB would fail for ever.
+    let fitted;
+    let record = if record.size() > trainq_common::record_size::MAX_RECORD_BYTES {
+        let mut smaller = record.clone();
+        smaller.fit();
+        tracing::warn!(request_id = %record.request_id, "record over its size budget; older detail dropped");
+        fitted = smaller;
+        &fitted
+    } else {
+        record
+    };
     serde_dynamo::to_item(record).map_err(|e| ServiceError::Invalid(format!("record to item: {e}")))
 }
 

@@ -69,4 +69,12 @@ impl<S: JobStore> JobStore for LoseLaunchWrites<S> {
     ) -> Result<Vec<(Uuid, Place)>, ServiceError> {
         self.inner.waiting(ranks, per_customer).await
     }
+
+    async fn pending_alerts(
+        &self,
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, ServiceError> {
+        self.inner.pending_alerts(updated_before, limit).await
+    }
 }

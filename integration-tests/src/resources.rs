@@ -243,6 +243,7 @@ async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
                 "experiment_id",
                 "queue_class",
                 "queue_order",
+                "alerts_pending",
             ]
             .map(attr)
             .to_vec(),
@@ -266,6 +267,14 @@ async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
             "queue_class",
             "queue_order",
             place,
+        ))
+        .global_secondary_indexes(gsi(
+            index::PENDING_ALERTS,
+            "alerts_pending",
+            "updated_at",
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
         ))
         .send()
         .await

@@ -172,6 +172,7 @@ async fn the_table_and_the_event_rule_are_what_the_code_reads() {
         (index::BY_EXPERIMENT, ["experiment_id", "created_at"]),
         (index::BY_PROJECT, ["customer_project", "created_at"]),
         (index::BY_STATE, ["state", "updated_at"]),
+        (index::PENDING_ALERTS, ["alerts_pending", "updated_at"]),
         (index::WAITING_ROOM, ["queue_class", "queue_order"]),
     ];
     let expected: Vec<(String, Vec<String>)> = expected

@@ -2,6 +2,8 @@
 //! moto's default bus, the rule delivers them to the watcher's queue, the watcher keeps the
 //! records (in moto's DynamoDB) true.
 
+use std::time::Duration;
+
 use serde_json::json;
 use trainq_common::event::DETAIL_TYPE;
 use trainq_common::naming::job_name;
@@ -9,6 +11,7 @@ use trainq_common::state::JobState;
 use trainq_common::testing::{request_id_of, sample_request};
 use trainq_common::time_util::now_epoch_ms;
 use trainq_integration_tests::events::fresh;
+use trainq_integration_tests::poll;
 use trainq_integration_tests::world::World;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,6 +91,52 @@ async fn a_completion_sagemaker_does_not_confirm_is_not_believed() {
     assert_eq!(a.final_metrics.get("validation:accuracy"), Some(&0.97));
     let group = w.sample_group(trainq_common::RegistryKind::Production);
     assert_eq!(w.model_packages(&group).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_the_bus_refuses_is_kept_and_delivered_later_with_its_id() {
+    // EventBridge refuses trainq's alerts: the failure is recorded, its alert kept in the
+    // record's outbox (before: logged and lost for good).
+    let w = World::new().await;
+    let body = fresh(sample_request());
+    let id = request_id_of(&body);
+    let job = job_name(id, 1);
+    w.submit_and_drain(&body).await;
+    w.drain_events().await;
+    w.set_faults(json!({"alert_failure_rate": 1.0})).await;
+    w.finish_job(
+        &job,
+        json!({"status": "Failed", "failure_reason": "AlgorithmError: exit 1"}),
+    )
+    .await;
+    let events = w.take_events(&job).await;
+    let ended = events.last().unwrap();
+    let outcome = w.watcher().handle_event(ended).await;
+    assert!(outcome.redeliver(), "{outcome:?}");
+    let record = w.record(id).await.unwrap();
+    assert_eq!(record.state, JobState::Failed);
+    assert_eq!(record.outbox.len(), 1);
+    let alert_id = record.outbox[0].id().unwrap();
+    assert_eq!(w.stats().await["alerts_refused"], 1);
+
+    // The bus is back: the reconcile delivers what was left, once; a redelivered event then
+    // finds nothing pending.
+    w.set_faults(json!({})).await;
+    let watcher = w.watcher_with(w.watcher_config(&[("TRAINQ_RECONCILE_ALERTS_AFTER_S", "0")]));
+    // (The cutoff has whole seconds: the record written this second is not yet "left".)
+    poll::until(
+        "the reconcile to deliver it",
+        Duration::from_secs(10),
+        || async { (watcher.reconcile().await.alerts_delivered == 1).then_some(()) },
+    )
+    .await;
+    w.watcher().handle_event(ended).await;
+    let alerts = w.wait_for_alerts("Training Job Failed", 1).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["detail"]["alert_id"], json!(alert_id.to_string()));
+    let record = w.record(id).await.unwrap();
+    assert!(record.outbox.is_empty());
+    assert_eq!(record.alerts_pending, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

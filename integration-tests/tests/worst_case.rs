@@ -10,8 +10,11 @@ use trainq_common::testing::sample_request;
 use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::world::World;
 
-/// What an SQS message may hold (the queue's MaximumMessageSize) and trainq accepts.
-const MAX_BODY: usize = 262_144;
+/// What an SQS message may hold (the queue's MaximumMessageSize).
+const MAX_MESSAGE: usize = 262_144;
+
+/// What trainq keeps of a request (so its record keeps room for its history).
+const MAX_BODY: usize = trainq_common::request::MAX_REQUEST_BYTES;
 
 /// The longest names, most channels, fallbacks and attempts, the longest spot runtime.
 fn longest_everything() -> Value {
@@ -42,13 +45,14 @@ fn longest_everything() -> Value {
     body
 }
 
-/// The most hyperparameters, with the longest keys, and values with unicode.
+/// The most hyperparameters, with the longest keys, and values with unicode (as long as a
+/// request may be in all).
 fn most_hyperparameters() -> Value {
     let mut body = fresh(sample_request());
     let hp: Map<String, Value> = (0..100)
         .map(|i| {
             let key = format!("{i:03}{}", "k".repeat(253));
-            (key, json!(format!("ünïcödé 東京 😀 {}", "v".repeat(1_500))))
+            (key, json!(format!("ünïcödé 東京 😀 {}", "v".repeat(950))))
         })
         .collect();
     body["hyperparameters"] = Value::Object(hp);
@@ -56,8 +60,13 @@ fn most_hyperparameters() -> Value {
 }
 
 /// Values at SageMaker's longest (2,500 UTF-16 units: 1,250 emoji are 2,500 units), and the
-/// rest of the body filled to just under the largest message SQS takes.
+/// rest of the body filled to just under the largest request trainq keeps.
 fn largest_body() -> Value {
+    filled(MAX_BODY)
+}
+
+/// A request filled with hyperparameters to about `size` bytes.
+fn filled(size_goal: usize) -> Value {
     let mut body = fresh(sample_request());
     let mut hp = Map::new();
     hp.insert("emoji".into(), json!("😀".repeat(1_250)));
@@ -68,7 +77,7 @@ fn largest_body() -> Value {
             + serde_json::to_string(&Value::Object(hp.clone()))
                 .unwrap()
                 .len();
-        let room = MAX_BODY.saturating_sub(size + 64);
+        let room = size_goal.saturating_sub(size + 64);
         // Keys at their longest too, so the body fills up within 100 entries.
         let key = format!("fill{i:03}{}", "k".repeat(249));
         if room < key.len() + 16 {
@@ -79,10 +88,10 @@ fn largest_body() -> Value {
         i += 1;
     }
     body["hyperparameters"] = Value::Object(hp);
-    assert!(body.to_string().len() <= MAX_BODY);
+    assert!(body.to_string().len() <= size_goal);
     assert!(body["hyperparameters"].as_object().unwrap().len() <= 100);
     assert!(
-        body.to_string().len() > MAX_BODY - 1024,
+        body.to_string().len() > size_goal - 1024,
         "{}",
         body.to_string().len()
     );
@@ -114,6 +123,15 @@ async fn requests_at_every_limit_reach_registered_within_awss_contract() {
     through_the_pipeline(&w, &most_hyperparameters(), 0.5).await;
     through_the_pipeline(&w, &largest_body(), 0.97).await;
     w.wait_for_alerts("Model Held By Gate", 1).await;
+    // A message as large as SQS takes is more than a record keeps: rejected, saying so.
+    let id = w.launch(&filled(MAX_MESSAGE)).await;
+    let record = w.record(id).await.expect("a record");
+    assert_eq!(record.state, JobState::Rejected);
+    let reason = record.reason.unwrap();
+    assert!(
+        reason.starts_with("`(body)`") && reason.contains("at most 131072"),
+        "{reason}"
+    );
     let contract = w.endpoint.contract_stats();
     assert!(contract.checked > 20, "{contract:?}");
     assert_eq!(contract.refused, 0, "{:#?}", contract.recent);

@@ -25,6 +25,10 @@ pub struct WatcherConfig {
     /// Reconcile: at most this many records per state and run (`TRAINQ_RECONCILE_MAX`,
     /// default 1000), oldest first.
     pub reconcile_max: u32,
+    /// Reconcile: alerts left in a record's outbox this long are delivered
+    /// (`TRAINQ_RECONCILE_ALERTS_AFTER_S`, default 60): by then their writer, or the
+    /// redelivered event, would have.
+    pub reconcile_alerts_after_s: u32,
     /// The scheduler: the capacity ledger the watcher gives slots back to, and its policy.
     pub scheduler: SchedulerConfig,
 }
@@ -40,6 +44,12 @@ impl WatcherConfig {
             registration_lease_s: env.number_in("TRAINQ_REGISTRATION_LEASE_S", 60, 0, 3600)?,
             reconcile_after_s: env.number_in("TRAINQ_RECONCILE_AFTER_S", 900, 0, 86_400)?,
             reconcile_max: env.number_in("TRAINQ_RECONCILE_MAX", 1000, 1, 100_000)?,
+            reconcile_alerts_after_s: env.number_in(
+                "TRAINQ_RECONCILE_ALERTS_AFTER_S",
+                60,
+                0,
+                86_400,
+            )?,
             scheduler: SchedulerConfig::from_env(env)?,
         })
     }

@@ -32,7 +32,7 @@ use trainq_common::ports::{
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_s;
 use trainq_common::tracking::{Effect, apply};
-use trainq_common::{JobRecord, ServiceError, cancel};
+use trainq_common::{JobRecord, ServiceError, cancel, outbox};
 use trainq_infra::lambda::batch_response;
 
 pub use config::WatcherConfig;
@@ -230,6 +230,11 @@ where
                 record.lease_until =
                     Some(now_epoch_s() + i64::from(self.config.registration_lease_s));
             }
+            // The alerts this change causes go into the record with it (the outbox): both or
+            // neither are written, and they are delivered below, or by whoever comes next.
+            for alert in notify::alerts_for(before, &record, retry.as_ref()) {
+                record.stage_alert(alert);
+            }
             let expected = record.next_version();
             match self.store.put_if_version(&record, expected).await {
                 Ok(Write::Written) => {
@@ -239,6 +244,7 @@ where
                         return WatchOutcome::Retry(e);
                     }
                     self.stop_if_cancelled(&record, &change, attempt).await;
+                    let outbox = (!record.outbox.is_empty()).then(|| record.clone());
                     let ended_now = !ended_before && attempt_ended(&record, attempt);
                     let ended = ended_now.then(|| record.clone());
                     let followed = match (ended, retry.is_some()) {
@@ -258,7 +264,11 @@ where
                         }
                         (None, _) => self.after_write(before, record, retry).await,
                     };
-                    return match followed {
+                    let delivered = match &outbox {
+                        Some(r) => self.deliver_alerts(r).await,
+                        None => Ok(()),
+                    };
+                    return match followed.and(delivered) {
                         Ok(()) => WatchOutcome::Applied(effect),
                         Err(e) => WatchOutcome::Retry(e),
                     };
@@ -281,24 +291,11 @@ where
     ) -> Result<(), ServiceError> {
         notify::state_metrics(before, &record);
         match retry {
-            Some((cause, RetryStep::Planned { .. })) => {
-                if cause.is_capacity() {
-                    self.alert(notify::capacity_alert(&record)).await;
-                }
-                self.enqueue_launch(&record).await
-            }
-            Some((_, RetryStep::Exhausted)) => {
-                self.alert(notify::exhausted_alert(&record)).await;
-                Ok(())
-            }
-            None if record.state == JobState::Failed && before != JobState::Failed => {
-                self.alert(notify::failed_alert(&record)).await;
-                Ok(())
-            }
+            Some((_, RetryStep::Planned { .. })) => self.enqueue_launch(&record).await,
             None if record.state == JobState::Completed && before != JobState::Completed => {
                 self.register(record).await
             }
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -313,6 +310,10 @@ where
         attempt: u32,
     ) -> Result<(), ServiceError> {
         self.stop_if_cancelled(&record, change, attempt).await;
+        // Alerts a predecessor wrote but did not deliver (it died, or the sink refused).
+        if !record.outbox.is_empty() {
+            self.deliver_alerts(&record).await?;
+        }
         let planned_by_this = is_terminal(&change.status)
             && record.current_attempt().map(|a| a.number) == Some(attempt + 1);
         match record.state {
@@ -346,10 +347,15 @@ where
         self.queue.send(&body).await
     }
 
-    /// Alerts are best effort here: the record already says what happened.
-    async fn alert(&self, alert: trainq_common::alert::Alert) {
-        if let Err(e) = self.alerts.send(&alert).await {
-            warn!(error = %e, alert = alert.kind.detail_type(), "could not send an alert");
+    /// Delivers what `record`'s outbox holds (see `trainq_common::outbox`); `Err` when the
+    /// sink refused: the event comes back and delivers it then.
+    async fn deliver_alerts(&self, record: &JobRecord) -> Result<(), ServiceError> {
+        match outbox::deliver(&self.store, &self.alerts, record).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                warn!(error = %e, "could not deliver an alert; it stays in the record's outbox");
+                Err(e)
+            }
         }
     }
 }

@@ -6,6 +6,8 @@ use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::metrics::{self, Metric, NO_REGISTRY};
 use trainq_common::state::JobState;
 
+use crate::retry::{Cause, RetryStep};
+
 /// The record's registry as the metrics' dimension.
 fn registry(record: &JobRecord) -> &'static str {
     record.registry.map_or(NO_REGISTRY, |r| r.as_str())
@@ -26,6 +28,26 @@ pub(crate) fn state_metrics(before: JobState, record: &JobRecord) {
         _ => return,
     };
     metrics::emit(registry(record), &values);
+}
+
+/// The alerts a written change causes (staged in the record's outbox with the change): a
+/// retry after lost capacity, a spent budget, a failure that is not retried.
+pub(crate) fn alerts_for(
+    before: JobState,
+    record: &JobRecord,
+    retry: Option<&(Cause, RetryStep)>,
+) -> Vec<Alert> {
+    match retry {
+        Some((cause, RetryStep::Planned { .. })) if cause.is_capacity() => {
+            vec![capacity_alert(record)]
+        }
+        Some((_, RetryStep::Planned { .. })) => Vec::new(),
+        Some((_, RetryStep::Exhausted)) => vec![exhausted_alert(record)],
+        None if record.state == JobState::Failed && before != JobState::Failed => {
+            vec![failed_alert(record)]
+        }
+        None => Vec::new(),
+    }
 }
 
 fn reason(record: &JobRecord, default: &str) -> String {

@@ -29,7 +29,7 @@ use trainq_common::ports::{
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_s, to_rfc3339};
 use trainq_common::tracking::Effect;
-use trainq_common::{JobRecord, ServiceError, cancel};
+use trainq_common::{JobRecord, ServiceError, cancel, outbox};
 
 use crate::register::lease_lapsed;
 use crate::{WatchOutcome, Watcher};
@@ -59,6 +59,8 @@ pub struct ReconcileReport {
     pub slots_added: usize,
     /// Whether the dispatcher was woken for waiting requests.
     pub woke_dispatcher: bool,
+    /// Alerts delivered from outboxes a function left (it died, or the sink refused).
+    pub alerts_delivered: usize,
     /// Records that could not be checked (an error, a job SageMaker does not know).
     pub unresolved: usize,
 }
@@ -124,6 +126,13 @@ where
         for (registry, n) in healed_by_registry {
             metrics::emit(registry, &[(Metric::Reconciled, n as f64)]);
         }
+        match self.deliver_left_alerts().await {
+            Ok(n) => report.alerts_delivered = n,
+            Err(e) => {
+                error!(error = %e, "could not deliver the alerts left in outboxes");
+                report.unresolved += 1;
+            }
+        }
         match self.repair_ledger().await {
             Ok((released, added)) => {
                 report.slots_released = released;
@@ -148,6 +157,27 @@ where
         }
         info!(?report, "reconcile finished");
         report
+    }
+
+    /// Delivers the alerts records have kept undelivered for a while (their writer died, or
+    /// the sink refused every try): the outbox's last resort.
+    async fn deliver_left_alerts(&self) -> Result<usize, ServiceError> {
+        let after = i64::from(self.config.reconcile_alerts_after_s);
+        let cutoff = time::OffsetDateTime::from_unix_timestamp(now_epoch_s() - after)
+            .map(to_rfc3339)
+            .unwrap_or_default();
+        let ids = self
+            .store
+            .pending_alerts(&cutoff, self.config.reconcile_max as usize)
+            .await?;
+        let mut delivered = 0;
+        for id in ids {
+            let Some(record) = self.store.get(id).await? else {
+                continue;
+            };
+            delivered += outbox::deliver(&self.store, &self.alerts, &record).await?;
+        }
+        Ok(delivered)
     }
 
     /// Checks one stale record against SageMaker and heals it.

@@ -180,12 +180,13 @@ where
                 }
             }
             record.lease_until = None;
-            let expected = record.next_version();
-            match self.store.put_if_version(&record, expected).await? {
+            let mut staged = record.clone();
+            staged.stage_alert(registration_alert(&record, &outcome));
+            let expected = staged.next_version();
+            match self.store.put_if_version(&staged, expected).await? {
                 Write::Written => {
-                    notify::state_metrics(before, &record);
-                    self.alert(registration_alert(&record, &outcome)).await;
-                    return Ok(());
+                    notify::state_metrics(before, &staged);
+                    return self.deliver_alerts(&staged).await;
                 }
                 Write::Conflict(_) => match self.store.get(record.request_id).await? {
                     Some(current) if current.state == JobState::Completed => record = current,

@@ -18,7 +18,7 @@ pub use schema::{
     Approval, Dataset, Experiment, Origin, Prefer, Reason, Resources, RetryPolicy, SCHEMA_VERSION,
     TrainingRequest,
 };
-pub use validate::{ValidRequest, validate};
+pub use validate::{MAX_REQUEST_BYTES, ValidRequest, validate};
 
 use thiserror::Error;
 

@@ -29,6 +29,10 @@ const MAX_S3_URI: usize = 1024;
 /// resume from checkpoint; requests that set `max_wait_s` must leave at least this much.
 pub(crate) const SPOT_WAIT_MARGIN_S: u32 = 3600;
 const MAX_ATTEMPTS: u32 = 10;
+/// The most a request may take as kept in its record (canonical JSON): half the 256 KiB an
+/// SQS message may hold, so the record (DynamoDB's items hold 400 KB) keeps room for its
+/// attempts, refusals and outbox however long its history grows.
+pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
 
 /// A request that passed validation, with its request id resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +57,7 @@ pub fn validate(
     check_dataset(&request, registry, registries)?;
     check_hyperparameters(&request)?;
     check_resources(&request)?;
+    check_size(&request)?;
     if let Some(exp) = &request.experiment {
         check_label("experiment.id", &exp.id, 64, b"")?;
         if let Some(trial) = &exp.trial {
@@ -270,6 +275,19 @@ fn list(items: &std::collections::BTreeSet<String>) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn check_size(request: &TrainingRequest) -> Result<(), RequestError> {
+    let size = serde_json::to_vec(request).map_or(0, |v| v.len());
+    if size > MAX_REQUEST_BYTES {
+        return Err(RequestError::new(
+            "(body)",
+            format!(
+                "the request takes {size} bytes as kept; at most {MAX_REQUEST_BYTES} (hyperparameters are most of it: long values belong in a file of the dataset)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_hyperparameters(request: &TrainingRequest) -> Result<(), RequestError> {

@@ -225,12 +225,30 @@ fn hyperparameter_limits_are_sagemakers() {
     assert_eq!(long_value.field, "hyperparameters.lr");
     let long_key = refused("hyperparameters", json!({"k".repeat(257): "1"}));
     assert!(long_key.rule.contains("1-256"), "{long_key}");
+    // SageMaker's limits, within what a record keeps (`MAX_REQUEST_BYTES`).
     let at_limit: serde_json::Map<String, Value> = (0..100)
-        .map(|i| (format!("k{i}"), json!("v".repeat(2500))))
+        .map(|i| {
+            (
+                format!("k{i}"),
+                json!("v".repeat(if i < 40 { 2500 } else { 400 })),
+            )
+        })
         .collect();
     let mut body = sample_request();
     body["hyperparameters"] = Value::Object(at_limit);
     assert!(check(&body).is_ok());
+}
+
+#[test]
+fn a_request_larger_than_a_record_keeps_is_refused_for_the_body() {
+    let big: serde_json::Map<String, Value> = (0..100)
+        .map(|i| (format!("k{i}"), json!("v".repeat(2500))))
+        .collect();
+    let mut body = sample_request();
+    body["hyperparameters"] = Value::Object(big);
+    let e = check(&body).unwrap_err();
+    assert_eq!(e.field, "(body)");
+    assert!(e.rule.contains("at most 131072"), "{e}");
 }
 
 #[test]

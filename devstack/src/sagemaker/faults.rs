@@ -34,6 +34,9 @@ pub struct Faults {
     /// Milliseconds CreateTrainingJob takes before it creates the job (AWS's take a second or
     /// so): the window in which an operator's cancel races a launch.
     pub create_delay_ms: u64,
+    /// Share of PutEvents calls carrying trainq's alerts (an entry with `Source: trainq`)
+    /// answered `InternalException` (HTTP 500), spread evenly: an alert sink that fails.
+    pub alert_failure_rate: f64,
     /// Seconds AWS's clock is ahead of this machine's, as the `Date` of STS answers says: the
     /// CLI stamps operator writes by AWS's clock, not the laptop's.
     pub clock_offset_s: i64,
@@ -56,6 +59,10 @@ pub struct Stats {
     pub name_in_use: u64,
     /// Calls answered `ValidationException`.
     pub invalid: u64,
+    /// PutEvents calls carrying trainq's alerts.
+    pub alert_calls: u64,
+    /// Of those, answered `InternalException` by `alert_failure_rate`.
+    pub alerts_refused: u64,
     /// Pool (`ml.g5.xlarge/spot`) → the most instances that ever ran in it at once: what
     /// trainq's capacity ledger must keep within its limits.
     pub peak_running: BTreeMap<String, u32>,
@@ -101,6 +108,34 @@ impl Faults {
         }
         Ok(())
     }
+
+    /// A PutEvents call carrying trainq's alerts: fails by `alert_failure_rate`.
+    pub(super) fn before_alert(&self, stats: &mut Stats) -> Result<(), ApiError> {
+        stats.alert_calls += 1;
+        if hits(self.alert_failure_rate, stats.alert_calls) {
+            stats.alerts_refused += 1;
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalException",
+                "An internal error occurred (injected by devstack)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a call is EventBridge PutEvents with one of trainq's alerts (`Source: trainq`).
+pub(super) fn is_alert(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    let put_events = headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t == "AWSEvents.PutEvents");
+    put_events
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+            v["Entries"]
+                .as_array()
+                .is_some_and(|es| es.iter().any(|e| e["Source"] == "trainq"))
+        })
 }
 
 #[cfg(test)]

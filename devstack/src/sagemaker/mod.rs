@@ -65,6 +65,11 @@ struct Endpoint {
     senders: sender_ids::SenderIds,
     /// moto's S3, for the model artifacts of jobs finished by hand.
     artifacts: runner::Storage,
+    /// Held while a DynamoDB write is forwarded: DynamoDB applies a conditional write to an
+    /// item atomically, but moto's threaded server checks the condition and writes without a
+    /// lock, so two concurrent conditional writes could both pass (20 concurrent takes of a
+    /// pool of 5 once held 6 slots). One write at a time restores DynamoDB's guarantee.
+    dynamodb_writes: tokio::sync::Mutex<()>,
 }
 
 /// A running local SageMaker endpoint.
@@ -115,6 +120,7 @@ impl LocalSageMaker {
             forwarder: forward::Forwarder::new(moto_url),
             events: events::EventPublisher::new(moto_url),
             runner,
+            dynamodb_writes: tokio::sync::Mutex::new(()),
         });
         let app = Router::new()
             .route("/_devstack/faults", put(set_faults))
@@ -257,6 +263,15 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
         let offset = ep.faults.lock().unwrap().clock_offset_s;
         return caller_identity::answer(&key, &user_id, offset);
     }
+    if faults::is_alert(&parts.headers, &body) {
+        let verdict = {
+            let faults = ep.faults.lock().unwrap().clone();
+            faults.before_alert(&mut ep.stats.lock().unwrap())
+        };
+        if let Err(e) = verdict {
+            return e.into_response();
+        }
+    }
     let operation = protocol::operation(&parts.headers);
     if operation.as_deref() == Some("CreateTrainingJob") {
         let delay = ep.faults.lock().unwrap().create_delay_ms;
@@ -287,9 +302,30 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
         Some(Err(e)) => e.into_response(),
         None => match sender_ids::sqs_operation(&parts.headers) {
             Some(op) => forward_sqs(&ep, op.to_owned(), parts, body).await,
-            None => ep.forwarder.forward(parts, body).await,
+            None => {
+                let _one_at_a_time = if is_dynamodb_write(&parts.headers) {
+                    Some(ep.dynamodb_writes.lock().await)
+                } else {
+                    None
+                };
+                ep.forwarder.forward(parts, body).await
+            }
         },
     }
+}
+
+/// Whether a call writes to DynamoDB (conditionally or not).
+fn is_dynamodb_write(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
+        .is_some_and(|op| {
+            matches!(
+                op,
+                "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem"
+            )
+        })
 }
 
 /// Forwards an SQS call whose answer carries message ids, keeping `SenderId` as AWS sets it.

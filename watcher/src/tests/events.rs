@@ -146,6 +146,39 @@ async fn a_user_failure_ends_failed_with_an_alert() {
 }
 
 #[tokio::test]
+async fn an_alert_the_sink_refuses_stays_in_the_outbox_until_a_redelivery_sends_it() {
+    let w = World::with_record(JobState::InProgress);
+    w.alerts
+        .faults
+        .lock()
+        .unwrap()
+        .push_back(ServiceError::Transient(
+            "PutEvents: InternalException".into(),
+        ));
+    let mut failed = event("Failed", "Failed", 40);
+    failed["detail"]["FailureReason"] = json!("AlgorithmError: exit 1");
+    let outcome = w.watcher().handle_event(&failed).await;
+    assert!(outcome.redeliver(), "the event comes back: {outcome:?}");
+    let r = w.record();
+    assert_eq!(r.state, JobState::Failed, "the state change is written");
+    assert_eq!(r.outbox.len(), 1, "with its alert");
+    let id = r.outbox[0].id();
+    assert!(w.alerts.sent.lock().unwrap().is_empty());
+
+    // The redelivery is stale for the record, and delivers what is pending.
+    let outcome = w.watcher().handle_event(&failed).await;
+    assert!(!outcome.redeliver(), "{outcome:?}");
+    assert!(w.record().outbox.is_empty());
+    assert_eq!(w.record().alerts_pending, None);
+    let sent = w.alerts.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].kind, sent[0].detail.alert_id),
+        (AlertKind::JobFailed, id)
+    );
+}
+
+#[tokio::test]
 async fn foreign_and_unreadable_events_are_ignored_not_retried() {
     let w = World::with_record(JobState::InProgress);
     let mut foreign = event("Completed", "Completed", 30);
