@@ -12,7 +12,8 @@ use crate::error::ServiceError;
 use crate::event::JobStateChange;
 use crate::launch::TrainingJobSpec;
 use crate::ports::{
-    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, Taken, TrainingService, Write,
+    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, StaleCursor, StalePage,
+    Taken, TrainingService, Write,
 };
 use crate::record::JobRecord;
 use crate::registration::{
@@ -100,15 +101,26 @@ impl JobStore for MemoryJobStore {
         state: JobState,
         updated_before: &str,
         limit: usize,
-    ) -> Result<Vec<JobRecord>, ServiceError> {
+        after: Option<&StaleCursor>,
+    ) -> Result<StalePage, ServiceError> {
+        let key = |r: &JobRecord| (r.updated_at.clone(), r.request_id);
         let mut found: Vec<JobRecord> = self
             .all()
             .into_iter()
             .filter(|r| r.state == state && r.updated_at.as_str() < updated_before)
+            .filter(|r| after.is_none_or(|c| key(r) > (c.updated_at.clone(), c.request_id)))
             .collect();
-        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        found.sort_by_key(key);
+        let more = found.len() > limit;
         found.truncate(limit);
-        Ok(found)
+        let next = more.then(|| found.last()).flatten().map(|r| StaleCursor {
+            updated_at: r.updated_at.clone(),
+            request_id: r.request_id,
+        });
+        Ok(StalePage {
+            records: found,
+            next,
+        })
     }
 
     async fn pending_alerts(
@@ -443,6 +455,7 @@ pub struct MemoryLedger {
     books: Mutex<BTreeMap<Pool, PoolBook>>,
     usage: Mutex<BTreeMap<String, Usage>>,
     calls: Mutex<(i64, u32)>,
+    bookmarks: Mutex<BTreeMap<String, String>>,
 }
 
 impl CapacityLedger for MemoryLedger {
@@ -516,6 +529,19 @@ impl CapacityLedger for MemoryLedger {
         if let Some(book) = self.books.lock().unwrap().get_mut(pool) {
             book.pressure_since_ms = None;
         }
+        Ok(())
+    }
+
+    async fn bookmark(&self, name: &str) -> Result<Option<String>, ServiceError> {
+        Ok(self.bookmarks.lock().unwrap().get(name).cloned())
+    }
+
+    async fn set_bookmark(&self, name: &str, value: Option<&str>) -> Result<(), ServiceError> {
+        let mut marks = self.bookmarks.lock().unwrap();
+        match value {
+            Some(v) => marks.insert(name.to_owned(), v.to_owned()),
+            None => marks.remove(name),
+        };
         Ok(())
     }
 

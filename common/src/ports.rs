@@ -47,13 +47,16 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<JobRecord>, ServiceError>> + Send;
 
     /// Up to `limit` records in `state` last written before `updated_before` (RFC 3339),
-    /// oldest first (the by-state index; eventually consistent, so callers re-read).
+    /// oldest first, starting after `after` (the by-state index; eventually consistent, so
+    /// callers re-read). The page's `next` says where the next page starts; `None` when this
+    /// one reached the end.
     fn list_stale(
         &self,
         state: JobState,
         updated_before: &str,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<JobRecord>, ServiceError>> + Send;
+        after: Option<&StaleCursor>,
+    ) -> impl Future<Output = Result<StalePage, ServiceError>> + Send;
 
     /// The head of the waiting room: of every class rank below `ranks` and every customer, the
     /// `per_customer` oldest `Queued` requests with their places (the waiting-room index; eventually consistent, so
@@ -71,6 +74,24 @@ pub trait JobStore: Send + Sync {
         updated_before: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Uuid>, ServiceError>> + Send;
+}
+
+/// Where a listing of stale records stopped: its last record's sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StaleCursor {
+    /// The last record's `updated_at`.
+    pub updated_at: String,
+    /// The last record's id.
+    pub request_id: Uuid,
+}
+
+/// One page of stale records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StalePage {
+    /// The records, oldest first.
+    pub records: Vec<JobRecord>,
+    /// Where the next page starts; `None` when this page reached the end.
+    pub next: Option<StaleCursor>,
 }
 
 /// SageMaker training jobs.
@@ -229,6 +250,20 @@ pub trait CapacityLedger: Send + Sync {
     /// Ends `pool`'s pressure episode.
     fn end_pressure(&self, pool: &Pool) -> impl Future<Output = Result<(), ServiceError>> + Send;
 
+    /// A bookmark the reconcile keeps between runs (where its last look at a state stopped),
+    /// kept beside the ledger in the capacity table; `None` when unset.
+    fn bookmark(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, ServiceError>> + Send;
+
+    /// Sets (or, with `None`, clears) a bookmark.
+    fn set_bookmark(
+        &self,
+        name: &str,
+        value: Option<&str>,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
     /// The decayed usage of `customers` (absent: none yet).
     fn usage(
         &self,
@@ -281,8 +316,9 @@ impl<P: JobStore + ?Sized> JobStore for &P {
         state: JobState,
         updated_before: &str,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<JobRecord>, ServiceError>> + Send {
-        (**self).list_stale(state, updated_before, limit)
+        after: Option<&StaleCursor>,
+    ) -> impl Future<Output = Result<StalePage, ServiceError>> + Send {
+        (**self).list_stale(state, updated_before, limit, after)
     }
     fn waiting(
         &self,
@@ -425,6 +461,19 @@ impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
     }
     fn end_pressure(&self, pool: &Pool) -> impl Future<Output = Result<(), ServiceError>> + Send {
         (**self).end_pressure(pool)
+    }
+    fn bookmark(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, ServiceError>> + Send {
+        (**self).bookmark(name)
+    }
+    fn set_bookmark(
+        &self,
+        name: &str,
+        value: Option<&str>,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).set_bookmark(name, value)
     }
     fn usage(
         &self,

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use trainq_common::outbox::PENDING;
-use trainq_common::ports::{JobStore, Write};
+use trainq_common::ports::{JobStore, StaleCursor, StalePage, Write};
 use trainq_common::scheduling::Place;
 use trainq_common::state::JobState;
 use trainq_common::{JobRecord, ServiceError};
@@ -127,7 +127,23 @@ impl JobStore for DynamoJobStore {
         state: JobState,
         updated_before: &str,
         limit: usize,
-    ) -> Result<Vec<JobRecord>, ServiceError> {
+        after: Option<&StaleCursor>,
+    ) -> Result<StalePage, ServiceError> {
+        // The index's pages start after a key: the table's and the index's (DynamoDB's
+        // ExclusiveStartKey of a GSI query), so records with equal `updated_at` are not skipped.
+        let start = after.map(|c| {
+            HashMap::from([
+                (
+                    "request_id".to_owned(),
+                    AttributeValue::S(c.request_id.to_string()),
+                ),
+                ("state".to_owned(), AttributeValue::S(state.as_str().into())),
+                (
+                    "updated_at".to_owned(),
+                    AttributeValue::S(c.updated_at.clone()),
+                ),
+            ])
+        });
         let query = self
             .client
             .query()
@@ -137,8 +153,17 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
             .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
-            .scan_index_forward(true);
-        collect_query(query, limit).await
+            .scan_index_forward(true)
+            .set_exclusive_start_key(start);
+        // One more than asked says whether a next page exists.
+        let mut records = collect_query(query, limit + 1).await?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next = more.then(|| records.last()).flatten().map(|r| StaleCursor {
+            updated_at: r.updated_at.clone(),
+            request_id: r.request_id,
+        });
+        Ok(StalePage { records, next })
     }
 
     async fn pending_alerts(
@@ -266,7 +291,8 @@ pub(crate) async fn collect_query(
     limit: usize,
 ) -> Result<Vec<JobRecord>, ServiceError> {
     let mut records = Vec::new();
-    let mut start = None;
+    // The first page starts where the query says (its own ExclusiveStartKey, if any).
+    let mut start = query.get_exclusive_start_key().clone();
     while limit > records.len() {
         let out = query
             .clone()

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use trainq_common::ports::{JobStore, Write};
+use trainq_common::ports::{JobStore, StaleCursor, StalePage, Write};
 use trainq_common::scheduling::Place;
 use trainq_common::state::JobState;
 use trainq_common::{JobRecord, ServiceError};
@@ -58,8 +58,11 @@ impl<S: JobStore> JobStore for LoseLaunchWrites<S> {
         state: JobState,
         updated_before: &str,
         limit: usize,
-    ) -> Result<Vec<JobRecord>, ServiceError> {
-        self.inner.list_stale(state, updated_before, limit).await
+        after: Option<&StaleCursor>,
+    ) -> Result<StalePage, ServiceError> {
+        self.inner
+            .list_stale(state, updated_before, limit, after)
+            .await
     }
 
     async fn waiting(

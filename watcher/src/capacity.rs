@@ -133,8 +133,7 @@ where
         let far_future = "9999";
         let max = self.config.reconcile_max as usize;
         let running = self
-            .store
-            .list_stale(JobState::InProgress, far_future, max)
+            .next_page("ledger:in-progress", JobState::InProgress, far_future, max)
             .await?;
         let mut added = 0;
         for record in running {

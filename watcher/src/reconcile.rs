@@ -21,10 +21,10 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 use trainq_common::metrics::{self, Metric, NO_REGISTRY};
 use trainq_common::ports::{
-    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, TrainingService,
+    AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, StaleCursor, TrainingService,
 };
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_s, to_rfc3339};
@@ -91,7 +91,10 @@ where
         let mut healed_by_registry: BTreeMap<&'static str, usize> = BTreeMap::new();
         for state in STRANDABLE {
             let max = self.config.reconcile_max as usize;
-            let records = match self.store.list_stale(state, &cutoff, max).await {
+            let records = match self
+                .next_page(&format!("reconcile:{state}"), state, &cutoff, max)
+                .await
+            {
                 Ok(records) => records,
                 Err(e) => {
                     error!(error = %e, %state, "could not list stale records");
@@ -157,6 +160,38 @@ where
         }
         info!(?report, "reconcile finished");
         report
+    }
+
+    /// The next page of `state`'s stale records, oldest first, from where the last run's page
+    /// (bookmarked as `mark`) ended; after the last page, the next run starts over. So every
+    /// stale record is reached within ⌈stale / max⌉ runs, however many healthy long-running
+    /// records are older than it (the oldest `max` alone would hide the rest for ever).
+    pub(crate) async fn next_page(
+        &self,
+        mark: &str,
+        state: JobState,
+        cutoff: &str,
+        max: usize,
+    ) -> Result<Vec<JobRecord>, ServiceError> {
+        let after = match self.ledger.bookmark(mark).await {
+            Ok(at) => at.and_then(|at| serde_json::from_str::<StaleCursor>(&at).ok()),
+            Err(e) => {
+                warn!(error = %e, %mark, "could not read the reconcile's bookmark; starting over");
+                None
+            }
+        };
+        let page = self
+            .store
+            .list_stale(state, cutoff, max, after.as_ref())
+            .await?;
+        let next = page
+            .next
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok());
+        if let Err(e) = self.ledger.set_bookmark(mark, next.as_deref()).await {
+            warn!(error = %e, %mark, "could not keep the reconcile's bookmark");
+        }
+        Ok(page.records)
     }
 
     /// Delivers the alerts records have kept undelivered for a while (their writer died, or

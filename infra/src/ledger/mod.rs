@@ -32,6 +32,7 @@ const HOLDER: &str = "holder:";
 const POOL: &str = "pool#";
 const USAGE: &str = "usage#";
 const CALLS: &str = "calls#create-training-job";
+const BOOKMARK: &str = "bookmark#";
 /// How often a batch read is tried again for unprocessed keys.
 const TRIES: usize = 5;
 /// BatchGetItem reads at most this many keys per call.
@@ -348,6 +349,27 @@ impl CapacityLedger for DynamoCapacityLedger {
 
     async fn usage(&self, customers: &[String]) -> Result<BTreeMap<String, Usage>, ServiceError> {
         self.usage_of(customers).await
+    }
+
+    async fn bookmark(&self, name: &str) -> Result<Option<String>, ServiceError> {
+        let item = self.item(format!("{BOOKMARK}{name}")).await?;
+        Ok(item.get("at").and_then(|v| v.as_s().ok()).cloned())
+    }
+
+    async fn set_bookmark(&self, name: &str, value: Option<&str>) -> Result<(), ServiceError> {
+        let update = self.update(format!("{BOOKMARK}{name}"));
+        let update = match value {
+            Some(at) => update
+                .update_expression("SET #at = :at")
+                .expression_attribute_values(":at", AttributeValue::S(at.to_owned())),
+            None => update.update_expression("REMOVE #at"),
+        };
+        update
+            .expression_attribute_names("#at", "at")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn charge(

@@ -113,3 +113,41 @@ async fn each_run_takes_at_most_the_configured_number_per_state() {
     assert_eq!(watcher.reconcile().await, report(1, 1, 0));
     assert_eq!(w.launch_messages().len(), 1, "one launch message, not two");
 }
+
+#[tokio::test]
+async fn healthy_old_records_do_not_hide_a_newer_stranded_one() {
+    // Three healthy running jobs older than one whose completion was lost; two per run.
+    let w = World::with_record(JobState::InProgress);
+    age(&w, |r| r.updated_at = "2026-01-02T00:00:00.000Z".into());
+    w.job_completed(1, 30, &[("validation:accuracy", 0.99)]);
+    let running = |name: &str| {
+        let mut e =
+            trainq_common::event::parse_event(&super::event("InProgress", "Training", 10)).unwrap();
+        e.job_name = name.to_owned();
+        e
+    };
+    for n in 1..=3u128 {
+        let id = uuid::Uuid::from_u128(n);
+        let mut healthy = w.record();
+        healthy.request_id = id;
+        healthy.attempts = vec![trainq_common::Attempt::planned(id, 1, "ml.g5.xlarge", true)];
+        let name = healthy.attempts[0].job_name.clone();
+        trainq_common::tracking::apply(&mut healthy, &running(&name), 1);
+        healthy.updated_at = format!("2026-01-01T00:00:0{n}.000Z");
+        w.store.insert(healthy);
+        w.training
+            .described
+            .lock()
+            .unwrap()
+            .insert(name.clone(), running(&name));
+    }
+    let watcher = w.watcher_with(&[("TRAINQ_RECONCILE_MAX", "2")]);
+    assert_eq!(
+        watcher.reconcile().await.healed,
+        0,
+        "the two oldest, healthy"
+    );
+    assert_eq!(w.record().state, JobState::InProgress);
+    assert_eq!(watcher.reconcile().await.healed, 1, "then the next two");
+    assert_eq!(w.record().state, JobState::Registered);
+}
