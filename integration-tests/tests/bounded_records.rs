@@ -35,7 +35,7 @@ async fn twenty_operator_retries_and_fifty_interruptions_stay_well_under_the_ite
     // No data yet: every attempt fails at download (a user failure: not retried by itself).
     let flags: Vec<&str> = FLAGS
         .iter()
-        .map(|f| if *f == "epochs=3" { "epochs=150" } else { f })
+        .map(|f| if *f == "epochs=3" { "epochs=300" } else { f })
         .collect();
     // Slow epochs: each new checkpoint is seen (and interrupted) before the next.
     let out = s.trainq(&[&["submit"][..], &flags, &["--hp", "epoch_delay_ms=100"]].concat());

@@ -17,4 +17,10 @@ async fn nothing_lost_nothing_doubled_under_chaos() {
         figures.endpoint["throttled"].as_u64() > Some(0),
         "{figures}"
     );
+    assert!(
+        figures.operator_cancels > 0
+            && figures.operator_retries > 0
+            && figures.endpoint["alerts_refused"].as_u64() > Some(0),
+        "operators acted and the alert sink failed: {figures}"
+    );
 }

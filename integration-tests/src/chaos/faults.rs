@@ -66,7 +66,8 @@ fn incompatible_manifest() -> serde_json::Value {
 }
 
 /// SageMaker's part: every job running gets an ending — completed with metrics, or, for a
-/// share, its spot capacity lost (and a share of the completed models incompatible).
+/// share, its spot capacity lost (and a share of the completed models incompatible); the first
+/// attempt of the requests an operator will retry fails by its code (not retried by itself).
 pub(super) async fn sagemaker_round(
     w: &World,
     config: &ChaosConfig,
@@ -82,7 +83,14 @@ pub(super) async fn sagemaker_round(
         if !finished.insert(name.clone()) {
             continue;
         }
-        let ending = if percent(config.seed, "spot", &name) < config.spot_loss_pct {
+        let first_of_retried =
+            trainq_common::naming::parse_job_name(&name).is_some_and(|(id, attempt)| {
+                attempt == 1 && percent(config.seed, "retry", &id.to_string()) < config.retry_pct
+            });
+        let ending = if first_of_retried {
+            json!({"status": "Failed", "failure_reason": "AlgorithmError: train.py exited with code 1",
+                   "billable_s": 5, "training_s": 10})
+        } else if percent(config.seed, "spot", &name) < config.spot_loss_pct {
             figures.spot_losses += 1;
             json!({"status": "Stopped", "secondary_status": "MaxWaitTimeExceeded", "billable_s": 20, "training_s": 60})
         } else {

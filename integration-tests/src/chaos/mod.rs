@@ -6,9 +6,14 @@
 //! one model package per registered request. A share of the production requests comes from a
 //! researcher's credentials (an impostor on the shared queue): none of them may launch. A share
 //! of the completed jobs writes a manifest that breaks the model in service (seeded in both
-//! registries before the run): none of those models may be approved.
+//! registries before the run): none of those models may be approved. Operators act through the
+//! `trainq` binary at moments of their own — a share of the requests is cancelled, a share of
+//! them fails and is retried — and EventBridge refuses a fifth of trainq's alerts: after
+//! settling, no job runs for a cancelled request, every alert a record's final state calls for
+//! arrived at least once (none left in an outbox), and every record is within its size bound.
 
 mod faults;
+mod operators;
 mod report;
 mod verify;
 
@@ -46,6 +51,12 @@ pub struct ChaosConfig {
     pub impostor_pct: u64,
     /// Percent of completed jobs whose manifest is incompatible with the model in service.
     pub incompatible_pct: u64,
+    /// Percent of requests an operator cancels (with the CLI, at a moment of its own).
+    pub cancel_pct: u64,
+    /// Percent of requests an operator retries if they fail.
+    pub retry_pct: u64,
+    /// Share of trainq's PutEvents calls (its alerts) EventBridge refuses.
+    pub alert_failure_rate: f64,
     /// Seed of every random choice.
     pub seed: u64,
     /// How long the run may take.
@@ -69,6 +80,9 @@ impl ChaosConfig {
             spot_loss_pct: 15,
             impostor_pct: 10,
             incompatible_pct: 10,
+            cancel_pct: 5,
+            retry_pct: 5,
+            alert_failure_rate: 0.2,
             seed: 20_261_124,
             deadline: Duration::from_secs(60 + requests as u64 * 2),
         }
@@ -128,11 +142,15 @@ fn requests(config: &ChaosConfig) -> Vec<Sent> {
 /// Runs the chaos and returns what happened, with the violations of the promise (if any).
 pub async fn run(config: &ChaosConfig) -> Figures {
     let w = World::new().await;
-    w.set_faults(
-        json!({"throttle_rate": config.throttle_rate, "quotas": {"ml.g5.xlarge": config.quota}}),
-    )
-    .await;
+    w.set_faults(json!({"quotas": {"ml.g5.xlarge": config.quota}}))
+        .await;
     seed_models_in_service(&w).await;
+    w.set_faults(json!({
+        "throttle_rate": config.throttle_rate,
+        "quotas": {"ml.g5.xlarge": config.quota},
+        "alert_failure_rate": config.alert_failure_rate,
+    }))
+    .await;
     let started = Instant::now();
     let mut figures = Figures::new(config);
     let sent = requests(config);
@@ -155,6 +173,8 @@ pub async fn run(config: &ChaosConfig) -> Figures {
     let ids: BTreeSet<Uuid> = sent.iter().map(|s| s.id).collect();
     let impostors: BTreeSet<Uuid> = sent.iter().filter(|s| s.impostor).map(|s| s.id).collect();
     figures.impostors = impostors.len();
+    let mut operators = operators::Operators::new(&w, config, &ids);
+    let mut alerts = verify::Alerts::default();
     let mut finished: BTreeSet<String> = BTreeSet::new();
     let mut round = 0u64;
     loop {
@@ -162,6 +182,11 @@ pub async fn run(config: &ChaosConfig) -> Figures {
         faults::dispatch_round(&w, &dispatcher, &mut figures).await;
         faults::sagemaker_round(&w, config, &mut finished, &mut figures).await;
         faults::events_round(&w, &watcher, config, &mut figures).await;
+        let records = verify::records(&w).await;
+        operators.round(round, &records, &mut figures).await;
+        if round.is_multiple_of(2) {
+            alerts.take(&w).await;
+        }
         if round.is_multiple_of(4) {
             let report = watcher.reconcile().await;
             figures.reconciled += report.healed;
@@ -194,12 +219,20 @@ pub async fn run(config: &ChaosConfig) -> Figures {
     }
     chaos::arm(0, config.seed);
     figures.crashes = chaos::crashes();
+    verify::deliver_what_is_left(&w, &watcher_config_for_alerts(&w), &mut alerts).await;
     figures.duration = started.elapsed();
     figures.endpoint = w.stats().await;
     verify::promise(&w, &ids, &mut figures).await;
+    verify::nothing_runs_for_cancelled(&w, &operators.cancelled(), &mut figures).await;
+    verify::every_alert_delivered(&w, &ids, &alerts, &mut figures).await;
     verify::no_impostor_launched(&w, &impostors, &mut figures).await;
     verify::no_incompatible_approved(&w, &mut figures).await;
     figures
+}
+
+/// A watcher whose reconcile delivers every alert left in an outbox, however fresh.
+fn watcher_config_for_alerts(w: &World) -> trainq_watcher::WatcherConfig {
+    w.watcher_config(&[("TRAINQ_RECONCILE_ALERTS_AFTER_S", "0")])
 }
 
 /// One approved model in each registry's group (with the sample manifest), so every model of

@@ -51,6 +51,16 @@ pub struct Figures {
     pub endpoint: serde_json::Value,
     /// How long it took.
     pub duration: Duration,
+    /// Requests an operator cancelled with `trainq jobs cancel` (the command succeeded).
+    pub operator_cancels: usize,
+    /// Failed requests an operator retried with `trainq jobs retry`.
+    pub operator_retries: usize,
+    /// Alerts received (every delivery), and of how many distinct alert ids.
+    pub alerts_received: usize,
+    /// Distinct alert ids received.
+    pub alert_ids: usize,
+    /// The largest record at the end, as JSON.
+    pub largest_record_bytes: usize,
     /// Breaches of the promise (empty when it held).
     pub violations: Vec<String>,
 }
@@ -119,6 +129,24 @@ impl fmt::Display for Figures {
             self.jobs, self.attempts
         )?;
         writeln!(f, "  model packages             {}", self.packages)?;
+        writeln!(
+            f,
+            "  operators                  {} requests cancelled, {} failed ones retried (the trainq CLI)",
+            self.operator_cancels, self.operator_retries
+        )?;
+        writeln!(
+            f,
+            "  alerts                     {} PutEvents refused; {} received for {} alert ids (at least once)",
+            e("alerts_refused"),
+            self.alerts_received,
+            self.alert_ids
+        )?;
+        writeln!(
+            f,
+            "  largest record             {} bytes (bound {})",
+            self.largest_record_bytes,
+            trainq_common::record_size::MAX_RECORD_BYTES
+        )?;
         writeln!(f, "  dead-lettered              {}", self.dead_lettered)?;
         writeln!(f, "  final states               {:?}", self.states)?;
         let contract = &self.endpoint["contract"];

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::{Figures, histogram};
 use crate::world::World;
 
-async fn records(w: &World) -> BTreeMap<Uuid, JobRecord> {
+/// Every record of the run's table.
+pub(super) async fn records(w: &World) -> BTreeMap<Uuid, JobRecord> {
     JobQueries::new(w.dynamodb.clone(), &w.names.table)
         .select(&Selection::All, None, usize::MAX)
         .await
@@ -268,6 +269,153 @@ pub(super) async fn no_incompatible_approved(w: &World, figures: &mut Figures) {
             figures.violations.push(format!(
                 "{}: an incompatible model ended {:?} ({:?})",
                 r.request_id, r.model_approval, r.compatibility
+            ));
+        }
+    }
+}
+
+/// The alerts received during a run (every delivery).
+#[derive(Debug, Default)]
+pub(super) struct Alerts {
+    /// (request id, detail type, alert id) of each delivery.
+    received: Vec<(String, String, Option<String>)>,
+}
+
+impl Alerts {
+    /// Takes what the alerts queue holds now (no waiting: a round must not stall on it).
+    pub(super) async fn take(&mut self, w: &World) {
+        loop {
+            let messages = crate::esm::receive(&w.sqs, &w.names.alerts_queue_url, 0).await;
+            if messages.is_empty() {
+                return;
+            }
+            for m in &messages {
+                let alert: serde_json::Value =
+                    serde_json::from_str(m.body().unwrap_or("null")).unwrap_or_default();
+                let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+                self.received.push((
+                    text(&alert["detail"]["request_id"]).unwrap_or_default(),
+                    text(&alert["detail-type"]).unwrap_or_default(),
+                    text(&alert["detail"]["alert_id"]),
+                ));
+            }
+            let none = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+            crate::esm::acknowledge(&w.sqs, &w.names.alerts_queue_url, &messages, &none).await;
+        }
+    }
+}
+
+/// Runs the reconcile (which delivers alerts left in outboxes) until no record holds one, and
+/// collects what arrives. The bus still refuses its share: at least once, not at once.
+pub(super) async fn deliver_what_is_left(
+    w: &World,
+    config: &trainq_watcher::WatcherConfig,
+    alerts: &mut Alerts,
+) {
+    use trainq_common::ports::JobStore;
+    let watcher = w.watcher_with(config.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let left = w
+            .store()
+            .pending_alerts("9999", 1)
+            .await
+            .unwrap_or_default();
+        if left.is_empty() {
+            break;
+        }
+        watcher.reconcile().await;
+    }
+    alerts.take(w).await;
+}
+
+/// No job of a cancelled request runs once the run settled, and every cancel SageMaker could
+/// confirm ended `Cancelled`.
+pub(super) async fn nothing_runs_for_cancelled(
+    w: &World,
+    cancelled: &BTreeSet<Uuid>,
+    figures: &mut Figures,
+) {
+    use aws_sdk_sagemaker::types::TrainingJobStatus;
+    let records = records(w).await;
+    for status in [TrainingJobStatus::InProgress, TrainingJobStatus::Stopping] {
+        for job in w.list_jobs(Some(status.clone())).await.unwrap_or_default() {
+            let name = job.training_job_name().unwrap_or_default();
+            let owner = parse_job_name(name).and_then(|(id, _)| records.get(&id));
+            if owner.is_some_and(trainq_common::cancel::is_cancelled) {
+                figures.violations.push(format!(
+                    "{name} is {status:?} although its request was cancelled"
+                ));
+            }
+        }
+    }
+    for id in cancelled {
+        if records
+            .get(id)
+            .is_some_and(|r| r.state == JobState::Cancelling)
+        {
+            figures
+                .violations
+                .push(format!("{id} still Cancelling after the run settled"));
+        }
+    }
+}
+
+/// Every alert a record's final state calls for was delivered at least once, no record keeps
+/// an undelivered one, and every record stays within its size bound.
+pub(super) async fn every_alert_delivered(
+    w: &World,
+    ids: &BTreeSet<Uuid>,
+    alerts: &Alerts,
+    figures: &mut Figures,
+) {
+    let records = records(w).await;
+    figures.alerts_received = alerts.received.len();
+    figures.alert_ids = alerts
+        .received
+        .iter()
+        .filter_map(|(_, _, id)| id.as_ref())
+        .collect::<BTreeSet<_>>()
+        .len();
+    for r in records.values() {
+        let size = r.size();
+        figures.largest_record_bytes = figures.largest_record_bytes.max(size);
+        if size > trainq_common::record_size::MAX_RECORD_BYTES {
+            figures
+                .violations
+                .push(format!("{} is {size} bytes", r.request_id));
+        }
+        if !r.outbox.is_empty() {
+            figures.violations.push(format!(
+                "{} keeps {} undelivered alerts",
+                r.request_id,
+                r.outbox.len()
+            ));
+        }
+    }
+    for id in ids {
+        let Some(r) = records.get(id) else { continue };
+        let expected: &[&str] = match r.state {
+            JobState::Failed => &["Training Job Failed", "Training Retries Exhausted"],
+            JobState::Registered => &[
+                "Model Registered",
+                "Model Held By Gate",
+                "Model Incompatible",
+            ],
+            JobState::Rejected => &["Training Request Rejected"],
+            JobState::RegistrationRejected => &["Model Registration Failed"],
+            JobState::Expired => &["Training Request Expired"],
+            _ => continue,
+        };
+        let key = id.to_string();
+        let seen = alerts
+            .received
+            .iter()
+            .any(|(rid, kind, _)| *rid == key && expected.contains(&kind.as_str()));
+        if !seen {
+            figures.violations.push(format!(
+                "{id} ended {} but no {expected:?} alert arrived",
+                r.state
             ));
         }
     }
