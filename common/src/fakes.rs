@@ -114,6 +114,7 @@ impl JobStore for MemoryJobStore {
         let more = found.len() > limit;
         found.truncate(limit);
         let next = more.then(|| found.last()).flatten().map(|r| StaleCursor {
+            shard: 0,
             updated_at: r.updated_at.clone(),
             request_id: r.request_id,
         });
@@ -486,13 +487,14 @@ impl CapacityLedger for MemoryLedger {
         Ok(Taken::Taken)
     }
 
-    async fn release(&self, pool: &Pool, holder: &str) -> Result<(), ServiceError> {
+    async fn release(&self, pool: &Pool, holder: &str) -> Result<bool, ServiceError> {
         if let Some(book) = self.books.lock().unwrap().get_mut(pool)
             && let Some(held) = book.holders.remove(holder)
         {
             book.used -= held.count;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     async fn pools(&self, pools: &[Pool]) -> Result<BTreeMap<Pool, PoolBook>, ServiceError> {

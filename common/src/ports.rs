@@ -76,9 +76,13 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Uuid>, ServiceError>> + Send;
 }
 
-/// Where a listing of stale records stopped: its last record's sort key and id.
+/// Where a listing of stale records stopped: its last record's shard, sort key and id.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StaleCursor {
+    /// The shard of the store's state index the last record is in (a store that does not
+    /// shard its index has only shard 0); a listing walks the shards in order.
+    #[serde(default)]
+    pub shard: u8,
     /// The last record's `updated_at`.
     pub updated_at: String,
     /// The last record's id.
@@ -214,12 +218,13 @@ pub trait CapacityLedger: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Taken, ServiceError>> + Send;
 
-    /// Gives back what `holder` holds of `pool` (nothing to do if it holds nothing).
+    /// Gives back what `holder` holds of `pool`; `false` when it held nothing (given back
+    /// already: a duplicate ending).
     fn release(
         &self,
         pool: &Pool,
         holder: &str,
-    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
 
     /// The entries of `pools` (an empty entry for a pool never used).
     fn pools(
@@ -431,7 +436,7 @@ impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
         &self,
         pool: &Pool,
         holder: &str,
-    ) -> impl Future<Output = Result<(), ServiceError>> + Send {
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send {
         (**self).release(pool, holder)
     }
     fn pools(

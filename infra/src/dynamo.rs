@@ -160,6 +160,7 @@ impl JobStore for DynamoJobStore {
         let more = records.len() > limit;
         records.truncate(limit);
         let next = more.then(|| records.last()).flatten().map(|r| StaleCursor {
+            shard: 0,
             updated_at: r.updated_at.clone(),
             request_id: r.request_id,
         });

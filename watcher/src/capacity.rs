@@ -55,9 +55,14 @@ where
         if self.config.scheduler.account_limit.is_some() {
             pools.push(Pool::account());
         }
+        let mut freed = false;
         for pool in pools {
-            if let Err(e) = self.ledger.release(&pool, &attempt.job_name).await {
-                warn!(error = %e, %pool, "could not give the slot back; the reconcile will");
+            match self.ledger.release(&pool, &attempt.job_name).await {
+                Ok(gave_back) => freed |= gave_back,
+                Err(e) => {
+                    warn!(error = %e, %pool, "could not give the slot back; the reconcile will");
+                    freed = true; // it may have: wake anyway
+                }
             }
         }
         if charge && let Some(request) = &record.request {
@@ -71,7 +76,11 @@ where
                 warn!(error = %e, "could not charge the customer's usage");
             }
         }
-        self.wake_dispatcher().await;
+        // A duplicate ending frees nothing: waking the dispatcher again would only flood the
+        // requests queue (a wake-up its first ending lost is sent by the next reconcile).
+        if freed {
+            self.wake_dispatcher().await;
+        }
     }
 
     /// Asks the dispatcher for a round of admission. A wake-up lost here is sent by the next

@@ -254,13 +254,13 @@ impl CapacityLedger for DynamoCapacityLedger {
         }
     }
 
-    async fn release(&self, pool: &Pool, holder: &str) -> Result<(), ServiceError> {
+    async fn release(&self, pool: &Pool, holder: &str) -> Result<bool, ServiceError> {
         let name = format!("{HOLDER}{holder}");
         let Some(held) = book(&self.item(pool_key(pool)).await?)
             .holders
             .remove(holder)
         else {
-            return Ok(());
+            return Ok(false);
         };
         // A holder's count never changes while it holds (one job, one size), so "still
         // holds" is the whole condition: of two racing releases, one subtracts.
@@ -270,7 +270,7 @@ impl CapacityLedger for DynamoCapacityLedger {
             .condition_expression("attribute_exists(#holder)")
             .expression_attribute_names("#holder", &name)
             .expression_attribute_values(":minus", n(format!("-{}", held.count)));
-        conditional(update).await.map(|_| ())
+        conditional(update).await
     }
 
     async fn pools(&self, pools: &[Pool]) -> Result<BTreeMap<Pool, PoolBook>, ServiceError> {

@@ -182,8 +182,7 @@ pub async fn run(config: &ChaosConfig) -> Figures {
         faults::dispatch_round(&w, &dispatcher, &mut figures).await;
         faults::sagemaker_round(&w, config, &mut finished, &mut figures).await;
         faults::events_round(&w, &watcher, config, &mut figures).await;
-        let records = verify::records(&w).await;
-        operators.round(round, &records, &mut figures).await;
+        operators.round(&w, round, &mut figures).await;
         if round.is_multiple_of(2) {
             alerts.take(&w).await;
         }

@@ -79,13 +79,46 @@ impl Operators {
         self.cancelled.clone()
     }
 
+    /// The records an operator may act on this round (read one by one: a scan of the whole
+    /// table each round would slow the run down as it grows).
+    async fn watched(&self, w: &World, round: u64) -> BTreeMap<Uuid, JobRecord> {
+        use trainq_common::ports::JobStore;
+        let store = w.store();
+        let ids = self
+            .cancels
+            .iter()
+            .filter(|(id, at)| **at <= round && !self.cancelled.contains(id))
+            .chain(
+                self.retries
+                    .iter()
+                    .filter(|(id, at)| **at <= round && !self.retried.contains(id)),
+            )
+            .map(|(id, _)| *id);
+        let mut records = BTreeMap::new();
+        for id in ids {
+            if let Ok(Some(r)) = store.get(id).await {
+                records.insert(id, r);
+            }
+        }
+        records
+    }
+
     /// This round's operator commands.
-    pub(super) async fn round(
-        &mut self,
-        round: u64,
-        records: &BTreeMap<Uuid, JobRecord>,
-        figures: &mut Figures,
-    ) {
+    pub(super) async fn round(&mut self, w: &World, round: u64, figures: &mut Figures) {
+        let records = &self.watched(w, round).await;
+        // Requests that ended where no operator can act any more are watched no longer.
+        let done = |id: &Uuid| {
+            records.get(id).is_some_and(|r| {
+                matches!(
+                    r.state,
+                    JobState::Registered | JobState::Rejected | JobState::Cancelled
+                )
+            })
+        };
+        self.cancels
+            .retain(|id, _| !done(id) || self.cancelled.contains(id));
+        self.retries
+            .retain(|id, _| !done(id) || self.retried.contains(id));
         // A cancel is tried from its moment on until it is accepted, or the request ended
         // first (or is not recorded yet: its message still waits for the dispatcher).
         let due: Vec<Uuid> = self
