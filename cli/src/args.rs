@@ -66,6 +66,9 @@ pub enum Command {
     Queue,
     /// The chain from what caused a request to its model: origin, data, attempts, package, gates
     Lineage(LineageArgs),
+    /// Once after upgrading from a release before the sharded indexes: give older records the
+    /// index keys listings read (reads the whole table once)
+    Reindex,
 }
 
 /// `trainq lineage`.
@@ -223,7 +226,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub project: Option<String>,
     /// Only this registry's
-    #[arg(long)]
+    #[arg(long, value_parser = ["production", "research"])]
     pub registry: Option<String>,
     /// Only this experiment's
     #[arg(long)]
@@ -234,6 +237,10 @@ pub struct ListArgs {
     /// At most this many rows
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Read the index on until --limit rows match, however many entries that takes (a
+    /// listing otherwise stops after 20 index entries per row and says so)
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `trainq dlq …`.

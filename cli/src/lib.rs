@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Costs(args) => commands::costs::run(&ctx, args.since, &args.by, json).await,
         Command::Status => commands::status::run(&ctx, json).await,
         Command::Queue => commands::queue::run(&ctx, json).await,
+        Command::Reindex => commands::reindex::run(&ctx, json).await,
         Command::Lineage(args) => {
             commands::lineage::run(
                 &ctx,

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod approval;
 pub mod aws_text;
+pub mod billing;
 pub mod cancel;
 pub mod chaos;
 pub mod config;

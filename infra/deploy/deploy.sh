@@ -34,9 +34,15 @@ while IFS= read -r line || [ -n "$line" ]; do
   overrides+=("$line")
 done < "$PARAMETERS"
 
+# CloudFormation takes a template inline only up to 51,200 bytes; a larger one goes by S3.
+template_upload=()
+if [ "$(wc -c < infra/cloudformation/template.yaml)" -gt 51200 ]; then
+  template_upload=(--s3-bucket "$ARTIFACT_BUCKET" --s3-prefix "$STACK/templates")
+fi
 "$AWS" cloudformation deploy \
   --stack-name "$STACK" \
   --template-file infra/cloudformation/template.yaml \
+  "${template_upload[@]}" \
   --capabilities CAPABILITY_NAMED_IAM \
   --no-fail-on-empty-changeset \
   --parameter-overrides "${overrides[@]}"

@@ -1,8 +1,7 @@
 //! The jobs table adapter: one item per request, written only with conditional writes.
 //!
 //! Table layout (the CloudFormation template and the integration tests create the same):
-//! key `request_id` (S); indexes `by-state` (`state`, `updated_at`), `by-project`
-//! (`customer_project`, `created_at`) and `by-experiment` (`experiment_id`, `created_at`).
+//! key `request_id` (S); the secondary indexes and their shards are in [`crate::table_layout`].
 
 use std::collections::HashMap;
 
@@ -18,22 +17,9 @@ use trainq_common::{JobRecord, ServiceError};
 use uuid::Uuid;
 
 use crate::errors::classify;
+use crate::table_layout::{SHARDS, derived_attributes, state_key};
 
-/// Names of the table's secondary indexes.
-pub mod index {
-    /// Records whose outbox holds undelivered alerts (a sparse index keyed by
-    /// `alerts_pending`, by `updated_at`, keys only): what the reconcile delivers.
-    pub const PENDING_ALERTS: &str = "pending-alerts";
-    /// By `state`, newest `updated_at` first: the on-call "what is stuck" view.
-    pub const BY_STATE: &str = "by-state";
-    /// By `customer_project`, by `created_at`.
-    pub const BY_PROJECT: &str = "by-project";
-    /// By `experiment_id`, by `created_at`: a research sweep's trials.
-    pub const BY_EXPERIMENT: &str = "by-experiment";
-    /// The waiting room: `Queued` records only (a sparse index), by `queue_class` (the class
-    /// rank) and `queue_order` (customer, age, id), projecting only their `waiting` place.
-    pub const WAITING_ROOM: &str = "waiting-room";
-}
+pub use crate::table_layout::index;
 
 /// The most queries one look at the waiting room makes (one per class and customer waiting):
 /// past it, the customers after in the index's order wait for the next look.
@@ -129,41 +115,38 @@ impl JobStore for DynamoJobStore {
         limit: usize,
         after: Option<&StaleCursor>,
     ) -> Result<StalePage, ServiceError> {
-        // The index's pages start after a key: the table's and the index's (DynamoDB's
-        // ExclusiveStartKey of a GSI query), so records with equal `updated_at` are not skipped.
-        let start = after.map(|c| {
-            HashMap::from([
-                (
-                    "request_id".to_owned(),
-                    AttributeValue::S(c.request_id.to_string()),
-                ),
-                ("state".to_owned(), AttributeValue::S(state.as_str().into())),
-                (
-                    "updated_at".to_owned(),
-                    AttributeValue::S(c.updated_at.clone()),
-                ),
-            ])
-        });
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index::BY_STATE)
-            .key_condition_expression("#state = :state AND updated_at < :before")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()))
-            .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
-            .scan_index_forward(true)
-            .set_exclusive_start_key(start);
-        // One more than asked says whether a next page exists.
-        let mut records = collect_query(query, limit + 1).await?;
-        let more = records.len() > limit;
-        records.truncate(limit);
-        let next = more.then(|| records.last()).flatten().map(|r| StaleCursor {
-            shard: 0,
-            updated_at: r.updated_at.clone(),
-            request_id: r.request_id,
-        });
+        // The shards in turn, each oldest first, from where the last page stopped: a page
+        // ends in a shard (its `next` points into it) or after the last one (`next` is None).
+        let mut shard = after.map_or(0, |c| c.shard.min(SHARDS - 1));
+        let mut start = after.map(|c| stale_start(state, c));
+        let mut keys: Vec<(u8, String, Uuid)> = Vec::new();
+        let next = loop {
+            let wanted = limit - keys.len();
+            let found = self
+                .stale_keys(state, shard, updated_before, wanted + 1, start.take())
+                .await?;
+            let full = found.len() > wanted;
+            keys.extend(
+                found
+                    .into_iter()
+                    .take(wanted)
+                    .map(|(at, id)| (shard, at, id)),
+            );
+            let last = keys.last().map(|(s, at, id)| StaleCursor {
+                shard: *s,
+                updated_at: at.clone(),
+                request_id: *id,
+            });
+            if full || (keys.len() == limit && shard + 1 < SHARDS) {
+                break last;
+            }
+            if shard + 1 == SHARDS {
+                break None;
+            }
+            shard += 1;
+        };
+        let ids: Vec<Uuid> = keys.iter().map(|(_, _, id)| *id).collect();
+        let records = crate::batch_get::get_records(&self.client, &self.table, &ids).await?;
         Ok(StalePage { records, next })
     }
 
@@ -188,12 +171,7 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(classify)?;
-            ids.extend(
-                out.items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|i| i.get("request_id")?.as_s().ok()?.parse::<Uuid>().ok()),
-            );
+            ids.extend(out.items.unwrap_or_default().iter().filter_map(uuid));
             start = out.last_evaluated_key;
             if start.is_none() {
                 break;
@@ -225,6 +203,33 @@ impl JobStore for DynamoJobStore {
 }
 
 impl DynamoJobStore {
+    /// Up to `limit` (`updated_at`, id) of `state`'s `shard` last written before `before`,
+    /// oldest first, after `start` (an ExclusiveStartKey of the by-state index).
+    async fn stale_keys(
+        &self,
+        state: JobState,
+        shard: u8,
+        before: &str,
+        limit: usize,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<(String, Uuid)>, ServiceError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index::BY_STATE)
+            .key_condition_expression("state_shard = :s AND updated_at < :before")
+            .expression_attribute_values(":s", AttributeValue::S(state_key(state, shard)))
+            .expression_attribute_values(":before", AttributeValue::S(before.into()))
+            .scan_index_forward(true)
+            .set_exclusive_start_key(start);
+        let items = collect_items(query, limit).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| Some((string(i, "updated_at")?, uuid(i)?)))
+            .collect())
+    }
+
     /// The oldest `per_customer` waiting requests of every customer in class `rank`: a
     /// skip-scan of the index, one query per customer, each starting after the last customer
     /// seen. `budget` counts the queries left.
@@ -286,34 +291,65 @@ impl DynamoJobStore {
     }
 }
 
-/// Runs `query` page after page until `limit` records are read or none are left.
-pub(crate) async fn collect_query(
+/// Runs `query` page after page until `limit` items are read or none are left; each page
+/// asks only for what is still wanted.
+pub(crate) async fn collect_items(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     limit: usize,
-) -> Result<Vec<JobRecord>, ServiceError> {
-    let mut records = Vec::new();
+) -> Result<Vec<HashMap<String, AttributeValue>>, ServiceError> {
+    let mut items = Vec::new();
     // The first page starts where the query says (its own ExclusiveStartKey, if any).
     let mut start = query.get_exclusive_start_key().clone();
-    while limit > records.len() {
+    while limit > items.len() {
+        let wanted = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
         let out = query
             .clone()
+            .limit(wanted)
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(classify)?;
-        for item in out.items.unwrap_or_default() {
-            records.push(from_item(item)?);
-        }
+        items.extend(out.items.unwrap_or_default());
         start = out.last_evaluated_key;
         if start.is_none() {
             break;
         }
     }
-    records.truncate(limit);
-    Ok(records)
+    items.truncate(limit);
+    Ok(items)
 }
 
-fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, ServiceError> {
+/// A string attribute of an item.
+pub(crate) fn string(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+/// The `request_id` of an item.
+pub(crate) fn uuid(item: &HashMap<String, AttributeValue>) -> Option<Uuid> {
+    item.get("request_id")?.as_s().ok()?.parse().ok()
+}
+
+/// The by-state index's ExclusiveStartKey after `cursor`: the table's key and the index's.
+fn stale_start(state: JobState, cursor: &StaleCursor) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "request_id".to_owned(),
+            AttributeValue::S(cursor.request_id.to_string()),
+        ),
+        (
+            "state_shard".to_owned(),
+            AttributeValue::S(state_key(state, cursor.shard)),
+        ),
+        (
+            "updated_at".to_owned(),
+            AttributeValue::S(cursor.updated_at.clone()),
+        ),
+    ])
+}
+
+/// The item a record is stored as: its fields, fitted to the size budget, and the attributes
+/// the indexes read (see [`crate::table_layout`]).
+pub fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, ServiceError> {
     // The last guard of the item limit: a write over 400 KB would fail for ever.
     let fitted;
     let record = if record.size() > trainq_common::record_size::MAX_RECORD_BYTES {
@@ -325,7 +361,10 @@ fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, Servic
     } else {
         record
     };
-    serde_dynamo::to_item(record).map_err(|e| ServiceError::Invalid(format!("record to item: {e}")))
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)
+        .map_err(|e| ServiceError::Invalid(format!("record to item: {e}")))?;
+    item.extend(derived_attributes(record));
+    Ok(item)
 }
 
 /// Reads a stored item; an item this code cannot read is reported, not guessed at.

@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod batch_get;
 pub mod client;
 pub mod dynamo;
 pub mod errors;
@@ -13,8 +14,10 @@ pub mod ledger;
 pub mod model_registry;
 pub mod queries;
 pub mod redact;
+pub mod reindex;
 pub mod sagemaker;
 pub mod sqs;
+pub mod table_layout;
 pub mod telemetry;
 
 pub use dynamo::DynamoJobStore;

@@ -209,7 +209,7 @@ async fn create_capacity_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str)
         .expect("CreateTable");
 }
 
-/// The jobs table as the template defines it: key `request_id`, four indexes.
+/// The jobs table as the template defines it: key `request_id`, six indexes.
 async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
     let gsi = |name: &str, hash: &str, range: &str, projection: Projection| {
         GlobalSecondaryIndex::builder()
@@ -220,15 +220,17 @@ async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
             .build()
             .expect("gsi")
     };
-    let all = || {
+    let keys = || {
         Projection::builder()
-            .projection_type(ProjectionType::All)
+            .projection_type(ProjectionType::KeysOnly)
             .build()
     };
-    let place = Projection::builder()
-        .projection_type(ProjectionType::Include)
-        .non_key_attributes("waiting")
-        .build();
+    let include = |attrs: &[&str]| {
+        Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .set_non_key_attributes(Some(attrs.iter().map(|a| a.to_string()).collect()))
+            .build()
+    };
     dynamodb
         .create_table()
         .table_name(table)
@@ -236,7 +238,8 @@ async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
         .set_attribute_definitions(Some(
             [
                 "request_id",
-                "state",
+                "state_shard",
+                "created_shard",
                 "updated_at",
                 "customer_project",
                 "created_at",
@@ -249,32 +252,41 @@ async fn create_jobs_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
             .to_vec(),
         ))
         .key_schema(key("request_id", KeyType::Hash))
-        .global_secondary_indexes(gsi(index::BY_STATE, "state", "updated_at", all()))
+        .global_secondary_indexes(gsi(
+            index::BY_STATE,
+            "state_shard",
+            "updated_at",
+            include(&["defer_count", "customer", "project", "registry"]),
+        ))
+        .global_secondary_indexes(gsi(
+            index::BY_CREATED,
+            "created_shard",
+            "created_at",
+            include(&["customer", "project", "registry", "billing"]),
+        ))
         .global_secondary_indexes(gsi(
             index::BY_PROJECT,
             "customer_project",
             "created_at",
-            all(),
+            keys(),
         ))
         .global_secondary_indexes(gsi(
             index::BY_EXPERIMENT,
             "experiment_id",
             "created_at",
-            all(),
+            keys(),
         ))
         .global_secondary_indexes(gsi(
             index::WAITING_ROOM,
             "queue_class",
             "queue_order",
-            place,
+            include(&["waiting"]),
         ))
         .global_secondary_indexes(gsi(
             index::PENDING_ALERTS,
             "alerts_pending",
             "updated_at",
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
+            keys(),
         ))
         .send()
         .await

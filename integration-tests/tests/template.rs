@@ -155,6 +155,16 @@ async fn the_table_and_the_event_rule_are_what_the_code_reads() {
         .map(|k| k.attribute_name().to_owned())
         .collect();
     assert_eq!(key, ["request_id"]);
+    // Each index projects only what its queries read: no record is copied whole.
+    for g in table.global_secondary_indexes() {
+        let projection = g.projection().and_then(|p| p.projection_type());
+        assert_ne!(
+            projection,
+            Some(&aws_sdk_dynamodb::types::ProjectionType::All),
+            "{:?} projects every attribute",
+            g.index_name()
+        );
+    }
     let mut indexes: Vec<(String, Vec<String>)> = table
         .global_secondary_indexes()
         .iter()
@@ -169,9 +179,10 @@ async fn the_table_and_the_event_rule_are_what_the_code_reads() {
         .collect();
     indexes.sort();
     let expected = [
+        (index::BY_CREATED, ["created_shard", "created_at"]),
         (index::BY_EXPERIMENT, ["experiment_id", "created_at"]),
         (index::BY_PROJECT, ["customer_project", "created_at"]),
-        (index::BY_STATE, ["state", "updated_at"]),
+        (index::BY_STATE, ["state_shard", "updated_at"]),
         (index::PENDING_ALERTS, ["alerts_pending", "updated_at"]),
         (index::WAITING_ROOM, ["queue_class", "queue_order"]),
     ];

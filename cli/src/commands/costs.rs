@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use trainq_infra::queries::{JobQueries, Selection};
+use trainq_common::billing::Billing;
+use trainq_infra::queries::JobQueries;
 
 use super::jobs::since;
 use crate::context::Context;
@@ -27,39 +28,33 @@ pub struct Costs {
     pub spot_savings_pct: Option<f64>,
 }
 
-/// Runs `trainq costs`.
+/// Runs `trainq costs`: from the by-created index alone (each entry carries its request's
+/// billing summary), so a window costs its index entries, never a record or a scan.
 pub async fn run(ctx: &Context, window: Duration, by: &str, json: bool) -> Result<(), CliError> {
     let from = since(window);
-    let records = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table)
-        .select(&Selection::All, Some(&from), usize::MAX)
+    let entries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table)
+        .costs_since(&from)
         .await?;
-    let mut groups: BTreeMap<String, (Costs, u64, u64)> = BTreeMap::new();
-    for r in &records {
+    let mut groups: BTreeMap<String, (Costs, Billing)> = BTreeMap::new();
+    for e in &entries {
         let key = match by {
-            "customer" => r.customer.clone().unwrap_or_else(|| "-".into()),
-            "registry" => r.registry.map_or("-".into(), |k| k.as_str().to_owned()),
+            "customer" => e.customer.clone().unwrap_or_else(|| "-".into()),
+            "registry" => e.registry.clone().unwrap_or_else(|| "-".into()),
             _ => format!(
                 "{}/{}",
-                r.customer.as_deref().unwrap_or("-"),
-                r.project.as_deref().unwrap_or("-")
+                e.customer.as_deref().unwrap_or("-"),
+                e.project.as_deref().unwrap_or("-")
             ),
         };
-        let (c, spot_billed, spot_trained) = groups.entry(key).or_default();
+        let (c, sum) = groups.entry(key).or_default();
         c.requests += 1;
-        for a in r.attempts.iter().filter(|a| a.job_arn.is_some()) {
-            c.jobs += 1;
-            c.billable_hours += a.billable_s.unwrap_or(0) as f64 / 3600.0;
-            c.training_hours += a.training_s.unwrap_or(0) as f64 / 3600.0;
-            if let (true, Some(b), Some(t)) = (a.spot, a.billable_s, a.training_s) {
-                *spot_billed += b;
-                *spot_trained += t;
-            }
-        }
-        c.spot_savings_pct =
-            (*spot_trained > 0).then(|| (1.0 - *spot_billed as f64 / *spot_trained as f64) * 100.0);
+        sum.add(&e.billing);
+        c.jobs = sum.jobs as usize;
+        c.billable_hours = sum.billable_s as f64 / 3600.0;
+        c.training_hours = sum.training_s as f64 / 3600.0;
+        c.spot_savings_pct = sum.spot_savings_pct();
     }
-    let figures: BTreeMap<String, Costs> =
-        groups.into_iter().map(|(k, (c, _, _))| (k, c)).collect();
+    let figures: BTreeMap<String, Costs> = groups.into_iter().map(|(k, (c, _))| (k, c)).collect();
     if json {
         output::json(&serde_json::json!({"since": from, "by": by, "groups": figures}));
         return Ok(());

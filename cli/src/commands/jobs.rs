@@ -6,7 +6,7 @@ use trainq_common::ports::JobStore;
 use trainq_common::state::JobState;
 use trainq_common::time_util::to_rfc3339;
 use trainq_common::{Attempt, JobRecord};
-use trainq_infra::queries::{JobQueries, Selection};
+use trainq_infra::queries::{JobQueries, Narrowing, Selection};
 use uuid::Uuid;
 
 use crate::args::ListArgs;
@@ -36,50 +36,32 @@ pub fn since(window: Duration) -> String {
     to_rfc3339(then)
 }
 
+/// Index entries a listing reads before it stops and asks for `--all`, per row asked for.
+const ENTRIES_PER_ROW: usize = 20;
+
 /// Runs `trainq jobs list`.
 pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliError> {
     let state = args.state.as_deref().map(parse_state).transpose()?;
-    let selection = match (&args.experiment, &args.customer, &args.project, state) {
-        (Some(e), ..) => Selection::Experiment(e.clone()),
-        (None, Some(c), Some(p), _) => Selection::Project(format!("{c}#{p}")),
-        (None, _, _, Some(s)) => Selection::State(s.as_str().to_owned()),
-        _ => Selection::All,
-    };
+    let selection = selection(&args, state);
     let since = args.since.map(since);
     let queries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table);
-    // Filters the index cannot apply are applied here, so read past the limit.
-    let fetched = queries
-        .select(
-            &selection,
-            since.as_deref(),
-            args.limit.saturating_mul(20).max(200),
-        )
+    // Filters the chosen index cannot apply are applied to the records read; the budget
+    // keeps a rare match from reading the whole index unasked.
+    let budget = (!args.all).then(|| (args.limit * ENTRIES_PER_ROW).max(2_000));
+    let listing = queries
+        .select(&selection, since.as_deref(), args.limit, budget, |r| {
+            matches(r, &args, state)
+        })
         .await?;
-    let rows: Vec<JobRecord> = fetched
-        .into_iter()
-        .filter(|r| state.is_none_or(|s| r.state == s))
-        .filter(|r| {
-            args.customer
-                .as_ref()
-                .is_none_or(|c| r.customer.as_ref() == Some(c))
-        })
-        .filter(|r| {
-            args.project
-                .as_ref()
-                .is_none_or(|p| r.project.as_ref() == Some(p))
-        })
-        .filter(|r| {
-            args.registry
-                .as_ref()
-                .is_none_or(|g| r.registry.is_some_and(|k| k.as_str() == g))
-        })
-        .filter(|r| {
-            since
-                .as_ref()
-                .is_none_or(|s| r.created_at >= *s || state.is_some())
-        })
-        .take(args.limit)
-        .collect();
+    if listing.cut_short && !json {
+        crate::say!(
+            "(stopped after reading {} index entries with {} of {} rows found: narrow the selection with --since, --state, --customer with --project, or --experiment, or pass --all to read on)",
+            listing.entries_read,
+            listing.records.len(),
+            args.limit
+        );
+    }
+    let rows = listing.records;
     if json {
         output::json(&rows);
         return Ok(());
@@ -117,6 +99,38 @@ pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliEr
         crate::say!("{}", table.render());
     }
     Ok(())
+}
+
+/// The index a listing reads: the most selective its arguments allow.
+fn selection(args: &ListArgs, state: Option<JobState>) -> Selection {
+    let narrowing = Narrowing {
+        customer: args.customer.clone(),
+        project: args.project.clone(),
+        registry: args.registry.clone(),
+    };
+    match (&args.experiment, &args.customer, &args.project, state) {
+        (Some(e), ..) => Selection::Experiment(e.clone()),
+        (None, Some(c), Some(p), _) => Selection::Project(format!("{c}#{p}")),
+        (None, _, _, Some(s)) => Selection::State(s, narrowing),
+        _ => Selection::Created(narrowing),
+    }
+}
+
+/// Whether `r` is one the listing's arguments ask for (the index read may be wider).
+fn matches(r: &JobRecord, args: &ListArgs, state: Option<JobState>) -> bool {
+    state.is_none_or(|s| r.state == s)
+        && args
+            .customer
+            .as_ref()
+            .is_none_or(|c| r.customer.as_ref() == Some(c))
+        && args
+            .project
+            .as_ref()
+            .is_none_or(|p| r.project.as_ref() == Some(p))
+        && args
+            .registry
+            .as_ref()
+            .is_none_or(|g| r.registry.is_some_and(|k| k.as_str() == g))
 }
 
 /// A state name; the error lists the valid ones.

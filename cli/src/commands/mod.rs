@@ -7,6 +7,7 @@ pub mod lineage;
 pub mod models;
 pub mod ops;
 pub mod queue;
+pub mod reindex;
 pub mod status;
 pub mod submit;
 pub mod sweep;

@@ -9,7 +9,7 @@ use serde_json::json;
 use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
 use trainq_common::time_util::now_epoch_ms;
-use trainq_infra::queries::{JobQueries, Selection};
+use trainq_infra::queries::{JobQueries, Narrowing, Selection};
 
 use crate::commands::queue;
 use crate::context::Context;
@@ -43,28 +43,28 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
     let dlq = depth(ctx, &ctx.stack.requests_dlq_url).await?;
     let queries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table);
     let mut by_state = BTreeMap::new();
-    let mut running: BTreeMap<String, u32> = BTreeMap::new();
     let (mut queued, mut deferred) = (0, 0);
-    // Every state a request passes through on its way (not terminal), `Cancelling` included.
+    // Every state a request passes through on its way (not terminal), `Cancelling` included:
+    // counted on the by-state index's entries, so the figures cost what is in flight, never
+    // what the table holds.
     for state in JobState::ALL.into_iter().filter(|s| !s.is_terminal()) {
-        let records = queries
-            .select(&Selection::State(state.as_str().into()), None, 10_000)
-            .await?;
-        if state == JobState::InProgress {
-            for r in &records {
-                if let Some(a) = r.current_attempt() {
-                    let count = r.request.as_ref().map_or(1, |q| q.resources.instance_count);
-                    *running.entry(a.instance_type.clone()).or_default() += count;
-                }
-            }
-        }
+        let n = queries.count(state, false).await?;
         if state == JobState::Queued || state == JobState::Deferred {
-            queued += records.len();
-            deferred += records.iter().filter(|r| r.defer_count > 0).count();
+            queued += n;
+            deferred += queries.count(state, true).await?;
         }
-        by_state.insert(state.as_str(), records.len());
+        by_state.insert(state.as_str(), n);
     }
     let pools = pool_rows(ctx).await?;
+    let running = if pools.is_empty() {
+        running_from_records(&queries).await?
+    } else {
+        let mut running: BTreeMap<String, u32> = BTreeMap::new();
+        for row in pools.iter().filter(|r| !r.pool.is_account()) {
+            *running.entry(row.pool.instance_type.clone()).or_default() += row.used;
+        }
+        running
+    };
     if json {
         output::json(&json!({
             "requests_queue": {"visible": requests.0, "in_flight": requests.1, "delayed": requests.2},
@@ -135,6 +135,31 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
     );
     Ok(())
 }
+
+/// Instances in use by instance type, from the `InProgress` records (at most
+/// [`RUNNING_READ`]): what a stack without a ledger can show.
+async fn running_from_records(queries: &JobQueries) -> Result<BTreeMap<String, u32>, CliError> {
+    let listing = queries
+        .select(
+            &Selection::State(JobState::InProgress, Narrowing::default()),
+            None,
+            RUNNING_READ,
+            Some(RUNNING_READ),
+            |_| true,
+        )
+        .await?;
+    let mut running: BTreeMap<String, u32> = BTreeMap::new();
+    for r in &listing.records {
+        if let Some(a) = r.current_attempt() {
+            let count = r.request.as_ref().map_or(1, |q| q.resources.instance_count);
+            *running.entry(a.instance_type.clone()).or_default() += count;
+        }
+    }
+    Ok(running)
+}
+
+/// The most `InProgress` records [`running_from_records`] reads.
+const RUNNING_READ: usize = 1_000;
 
 /// One pool as `trainq status` shows it.
 struct PoolRow {

@@ -198,9 +198,17 @@ pub async fn status(
     json: bool,
 ) -> Result<(), CliError> {
     let queries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table);
+    // A sweep's trials: its own index partition, read whole (sweeps are tens of trials).
     let records = queries
-        .select(&Selection::Experiment(experiment.to_owned()), None, 10_000)
-        .await?;
+        .select(
+            &Selection::Experiment(experiment.to_owned()),
+            None,
+            10_000,
+            None,
+            |_| true,
+        )
+        .await?
+        .records;
     if records.is_empty() {
         return Err(CliError::new(Status::NotFound, format!("no trials of experiment `{experiment}`"))
             .hint("`trainq jobs list --experiment ID` lists by experiment; a sweep just sent appears once dispatched"));

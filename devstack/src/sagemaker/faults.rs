@@ -68,6 +68,9 @@ pub struct Stats {
     pub peak_running: BTreeMap<String, u32>,
     /// The contract check of every call through the front door.
     pub contract: crate::contract::ContractStats,
+    /// DynamoDB reads by the access key that signed them.
+    #[serde(default)]
+    pub dynamodb_reads: BTreeMap<String, super::DynamoReads>,
 }
 
 impl Stats {

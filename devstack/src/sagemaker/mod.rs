@@ -29,6 +29,7 @@ mod forward;
 mod job;
 mod jobs;
 mod protocol;
+mod reads;
 mod runner;
 mod sender_ids;
 mod validate;
@@ -47,6 +48,7 @@ use tokio::net::TcpListener;
 
 pub use faults::{Faults, Stats};
 pub use jobs::Finish;
+pub use reads::DynamoReads;
 pub use runner::{RunnerConfig, SPOT_BILLED_SHARE};
 
 use crate::contract::{Contract, Verdict};
@@ -302,6 +304,9 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
         Some(Err(e)) => e.into_response(),
         None => match sender_ids::sqs_operation(&parts.headers) {
             Some(op) => forward_sqs(&ep, op.to_owned(), parts, body).await,
+            None if reads::read_operation(&parts.headers).is_some() => {
+                forward_read(&ep, parts, body).await
+            }
             None => {
                 let _one_at_a_time = if is_dynamodb_write(&parts.headers) {
                     Some(ep.dynamodb_writes.lock().await)
@@ -312,6 +317,26 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
             }
         },
     }
+}
+
+/// Forwards a DynamoDB read and counts what it read for its caller.
+async fn forward_read(ep: &Endpoint, parts: axum::http::request::Parts, body: Bytes) -> Response {
+    let operation = reads::read_operation(&parts.headers).unwrap_or_default();
+    let reader = reads::reader(&parts.headers);
+    let request = body.clone();
+    let (status, headers, answer) = match ep.forwarder.fetch(parts, body).await {
+        Ok(fetched) => fetched,
+        Err(response) => return response,
+    };
+    if status.is_success() {
+        let mut stats = ep.stats.lock().unwrap();
+        stats
+            .dynamodb_reads
+            .entry(reader)
+            .or_default()
+            .count(operation, &request, &answer);
+    }
+    forward::respond(status, &headers, answer)
 }
 
 /// Whether a call writes to DynamoDB (conditionally or not).

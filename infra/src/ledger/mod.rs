@@ -15,9 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use trainq_common::ServiceError;
 use trainq_common::ports::{CapacityLedger, Taken};
 use trainq_common::scheduling::{Holding, LearnedLimit, Pool, PoolBook, Usage};
@@ -33,10 +31,6 @@ const POOL: &str = "pool#";
 const USAGE: &str = "usage#";
 const CALLS: &str = "calls#create-training-job";
 const BOOKMARK: &str = "bookmark#";
-/// How often a batch read is tried again for unprocessed keys.
-const TRIES: usize = 5;
-/// BatchGetItem reads at most this many keys per call.
-const BATCH: usize = 100;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -136,49 +130,14 @@ impl DynamoCapacityLedger {
 
     /// Strongly consistent reads of many items by id (absent items are left out).
     async fn items(&self, ids: Vec<String>) -> Result<HashMap<String, Item>, ServiceError> {
-        let mut found = HashMap::new();
-        for chunk in ids.chunks(BATCH) {
-            let mut request = KeysAndAttributes::builder().consistent_read(true);
-            for id in chunk {
-                request = request.keys(HashMap::from([key(id.clone())]));
-            }
-            let mut pending = Some(
-                request
-                    .build()
-                    .map_err(|e| ServiceError::Invalid(format!("ledger batch read: {e}")))?,
-            );
-            for _ in 0..TRIES {
-                let Some(keys) = pending.take() else { break };
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()).cloned() {
-                        found.insert(id, item);
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .filter(|k| !k.keys.is_empty());
-            }
-            if pending.is_some() {
-                return Err(ServiceError::Throttled(
-                    "ledger batch read: keys left unprocessed".into(),
-                ));
-            }
-        }
-        Ok(found)
+        let keys = ids.into_iter().map(|id| HashMap::from([key(id)])).collect();
+        // Boxed: inlined, this future's layout nests too deep for the compiler's query limit in
+        // the functions' handlers.
+        let items = Box::pin(crate::batch_get::get_items(&self.client, &self.table, keys)).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|item| Some((item.get("id")?.as_s().ok()?.clone(), item)))
+            .collect())
     }
 
     /// An UpdateItem of the item `id`.

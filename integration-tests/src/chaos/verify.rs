@@ -7,18 +7,26 @@ use trainq_common::JobRecord;
 use trainq_common::naming::parse_job_name;
 use trainq_common::request::peek_request_id;
 use trainq_common::state::JobState;
-use trainq_infra::queries::{JobQueries, Selection};
+use trainq_infra::queries::{JobQueries, Narrowing, Selection};
 use uuid::Uuid;
 
 use super::{Figures, histogram};
 use crate::world::World;
 
-/// Every record of the run's table.
+/// Every record of the run's table, read as `trainq jobs list --all` reads them (through the
+/// by-created index, so a record missing from it would count as lost).
 pub(super) async fn records(w: &World) -> BTreeMap<Uuid, JobRecord> {
     JobQueries::new(w.dynamodb.clone(), &w.names.table)
-        .select(&Selection::All, None, usize::MAX)
+        .select(
+            &Selection::Created(Narrowing::default()),
+            None,
+            usize::MAX,
+            None,
+            |_| true,
+        )
         .await
-        .expect("scan the jobs table")
+        .expect("read the jobs table")
+        .records
         .into_iter()
         .map(|r| (r.request_id, r))
         .collect()
