@@ -10,7 +10,7 @@ Examples:
   trainq submit --customer acme --project scratch-detect --registry production \\
       --image defect-classifier:1.4.2 --dataset-version 2026-11-20 \\
       --channel train=s3://trainq-prod-data/acme/train/ --instance-type ml.g5.xlarge \\
-      --hp epochs=10 --gate validation:accuracy>=0.95 --dedupe-key 2026-11-20
+      --hp epochs=10 --gate 'validation:accuracy>=0.95' --dedupe-key 2026-11-20
   trainq sweep submit sweep.json && trainq sweep status lr-sweep-7
   trainq jobs list --state Failed --since 24h
   trainq queue && trainq status
@@ -292,4 +292,56 @@ pub struct CostsArgs {
     /// Group by customer, project or registry
     #[arg(long, default_value = "project", value_parser = ["customer", "project", "registry"])]
     pub by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The examples as a shell reads them: continuation lines joined, `&&` splitting commands.
+    fn example_commands() -> Vec<String> {
+        let text = EXAMPLES.split("\n\n").next().unwrap().replace("\\\n", " ");
+        text.lines()
+            .skip(1)
+            .flat_map(|line| {
+                line.split("&&")
+                    .map(|c| c.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Whether `command` has a `>` or `<` outside quotes: the shell would redirect there.
+    fn redirects(command: &str) -> bool {
+        let mut quote = None;
+        command.chars().any(|c| match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                false
+            }
+            (Some(q), _) if c == q => {
+                quote = None;
+                false
+            }
+            (None, '>' | '<') => true,
+            _ => false,
+        })
+    }
+
+    #[test]
+    fn every_help_example_parses_as_a_shell_pastes_it() {
+        let commands = example_commands();
+        assert!(commands.len() >= 10, "{commands:?}");
+        assert!(redirects("trainq x a>=1") && !redirects("trainq x 'a>=1'"));
+        for command in commands {
+            assert!(!redirects(&command), "`{command}` redirects when pasted");
+            let words = shlex::split(&command).expect("shell words");
+            assert_eq!(words[0], "trainq");
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("`{command}` does not parse: {e}");
+            }
+        }
+    }
 }
