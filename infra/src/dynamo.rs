@@ -155,30 +155,16 @@ impl JobStore for DynamoJobStore {
         updated_before: &str,
         limit: usize,
     ) -> Result<Vec<Uuid>, ServiceError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        while ids.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index::PENDING_ALERTS)
-                .key_condition_expression("alerts_pending = :p AND updated_at < :before")
-                .expression_attribute_values(":p", AttributeValue::S(PENDING.into()))
-                .expression_attribute_values(":before", AttributeValue::S(updated_before.into()))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            ids.extend(out.items.unwrap_or_default().iter().filter_map(uuid));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        ids.truncate(limit);
-        Ok(ids)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index::PENDING_ALERTS)
+            .key_condition_expression("alerts_pending = :p AND updated_at < :before")
+            .expression_attribute_values(":p", AttributeValue::S(PENDING.into()))
+            .expression_attribute_values(":before", AttributeValue::S(updated_before.into()));
+        let items = collect_items(query, limit).await?;
+        Ok(items.iter().filter_map(uuid).collect())
     }
 
     async fn waiting(

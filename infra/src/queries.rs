@@ -58,6 +58,15 @@ pub struct Listing {
     pub cut_short: bool,
 }
 
+/// The records in one state, counted by [`JobQueries::count`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCount {
+    /// All of them.
+    pub all: usize,
+    /// Those pushed back by throttling or quota at least once.
+    pub pushed_back: usize,
+}
+
 /// One request's line in `trainq costs`: what the by-created index projects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostEntry {
@@ -127,19 +136,18 @@ impl JobQueries {
         Ok(listing)
     }
 
-    /// How many records are in `state`; with `deferred`, only those pushed back at least
-    /// once (`defer_count > 0`, which the by-state index projects). Reads only index entries.
-    pub async fn count(&self, state: JobState, deferred: bool) -> Result<usize, ServiceError> {
-        let mut total = 0;
+    /// How many records are in `state`, and how many of those were pushed back at least
+    /// once (`defer_count > 0`, which the by-state index projects): one count query per
+    /// shard, its `ScannedCount` counting all, its `Count` those the filter kept. Reads only
+    /// index entries.
+    pub async fn count(&self, state: JobState) -> Result<StateCount, ServiceError> {
+        let mut counted = StateCount::default();
         for shard in 0..SHARDS {
-            let mut query = self
+            let query = self
                 .index_query(index::BY_STATE, "state_shard", state_key(state, shard))
-                .select(Select::Count);
-            if deferred {
-                query = query
-                    .filter_expression("defer_count > :zero")
-                    .expression_attribute_values(":zero", AttributeValue::N("0".into()));
-            }
+                .select(Select::Count)
+                .filter_expression("defer_count > :zero")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()));
             let mut start = None;
             loop {
                 let out = query
@@ -148,14 +156,15 @@ impl JobQueries {
                     .send()
                     .await
                     .map_err(classify)?;
-                total += usize::try_from(out.count).unwrap_or(0);
+                counted.all += usize::try_from(out.scanned_count).unwrap_or(0);
+                counted.pushed_back += usize::try_from(out.count).unwrap_or(0);
                 start = out.last_evaluated_key;
                 if start.is_none() {
                     break;
                 }
             }
         }
-        Ok(total)
+        Ok(counted)
     }
 
     /// The cost lines of every request created at or after `since`, from the by-created

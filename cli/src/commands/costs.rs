@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, window: Duration, by: &str, json: bool) -> Resul
     let entries = JobQueries::new(ctx.dynamodb(), &ctx.stack.jobs_table)
         .costs_since(&from)
         .await?;
-    let mut groups: BTreeMap<String, (Costs, Billing)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (usize, Billing)> = BTreeMap::new();
     for e in &entries {
         let key = match by {
             "customer" => e.customer.clone().unwrap_or_else(|| "-".into()),
@@ -46,15 +46,23 @@ pub async fn run(ctx: &Context, window: Duration, by: &str, json: bool) -> Resul
                 e.project.as_deref().unwrap_or("-")
             ),
         };
-        let (c, sum) = groups.entry(key).or_default();
-        c.requests += 1;
+        let (requests, sum) = groups.entry(key).or_default();
+        *requests += 1;
         sum.add(&e.billing);
-        c.jobs = sum.jobs as usize;
-        c.billable_hours = sum.billable_s as f64 / 3600.0;
-        c.training_hours = sum.training_s as f64 / 3600.0;
-        c.spot_savings_pct = sum.spot_savings_pct();
     }
-    let figures: BTreeMap<String, Costs> = groups.into_iter().map(|(k, (c, _))| (k, c)).collect();
+    let figures: BTreeMap<String, Costs> = groups
+        .into_iter()
+        .map(|(k, (requests, sum))| {
+            let costs = Costs {
+                requests,
+                jobs: sum.jobs as usize,
+                billable_hours: sum.billable_s as f64 / 3600.0,
+                training_hours: sum.training_s as f64 / 3600.0,
+                spot_savings_pct: sum.spot_savings_pct(),
+            };
+            (k, costs)
+        })
+        .collect();
     if json {
         output::json(&serde_json::json!({"since": from, "by": by, "groups": figures}));
         return Ok(());

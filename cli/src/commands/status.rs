@@ -48,12 +48,12 @@ pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
     // counted on the by-state index's entries, so the figures cost what is in flight, never
     // what the table holds.
     for state in JobState::ALL.into_iter().filter(|s| !s.is_terminal()) {
-        let n = queries.count(state, false).await?;
+        let n = queries.count(state).await?;
         if state == JobState::Queued || state == JobState::Deferred {
-            queued += n;
-            deferred += queries.count(state, true).await?;
+            queued += n.all;
+            deferred += n.pushed_back;
         }
-        by_state.insert(state.as_str(), n);
+        by_state.insert(state.as_str(), n.all);
     }
     let pools = pool_rows(ctx).await?;
     let running = if pools.is_empty() {
