@@ -45,10 +45,52 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
     let known_terminal = a.status.as_deref().is_some_and(is_terminal_status);
     if !newer || known_terminal {
         // Either older than what we applied, or the attempt already ended: SageMaker's
-        // terminal states are final, so nothing after them can be news.
-        return Effect::Stale;
+        // terminal states are final, so nothing after them can be news for the attempt. The
+        // request may still lag what the attempt says (a record re-queued by a redelivery
+        // while its job ran, then claimed over the ended attempt): it follows it now.
+        return if is_current {
+            catch_up(record)
+        } else {
+            Effect::Stale
+        };
     }
+    update_attempt(a, event);
+    record.spot_savings_pct = spot_savings_percent(&record.attempts);
+    if !is_current {
+        record.touch();
+        return Effect::AttemptUpdated;
+    }
+    let ending = classify(
+        &event.status,
+        event.secondary_status.as_deref(),
+        event.failure_reason.as_deref(),
+    );
+    match settle(record, ending, event.failure_reason.as_deref()) {
+        Some(effect) => effect,
+        None => {
+            record.touch();
+            Effect::AttemptUpdated
+        }
+    }
+}
 
+/// The current attempt already holds SageMaker's word (the event brings nothing new): moves
+/// the record to what that word says if it has not got there, `Stale` if it has.
+fn catch_up(record: &mut JobRecord) -> Effect {
+    let Some(a) = record.current_attempt() else {
+        return Effect::Stale;
+    };
+    let Some(status) = a.status.clone() else {
+        return Effect::Stale;
+    };
+    let secondary = a.secondary_history.last().map(|s| s.status.clone());
+    let reason = a.failure_reason.clone();
+    let ending = classify(&status, secondary.as_deref(), reason.as_deref());
+    settle(record, ending, reason.as_deref()).unwrap_or(Effect::Stale)
+}
+
+/// Copies what `event` says about its job into the attempt.
+fn update_attempt(a: &mut crate::record::Attempt, event: &JobStateChange) {
     a.status = Some(event.status.clone());
     a.last_event_ms = event.last_modified_ms.or(a.last_event_ms);
     if event.job_arn.is_some() {
@@ -84,23 +126,21 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
     }
     a.final_metrics.extend(event.final_metrics.iter().cloned());
     a.spot_savings_pct = spot_savings_percent(std::iter::once(&*a));
-    let ending = classify(
-        &event.status,
-        event.secondary_status.as_deref(),
-        event.failure_reason.as_deref(),
-    );
-    if ending.is_some() {
+    if is_terminal_status(&event.status) {
         a.ended_at = event
             .last_modified_ms
             .and_then(epoch_ms_to_rfc3339)
             .or_else(|| Some(crate::time_util::now_rfc3339()));
     }
+}
 
-    record.spot_savings_pct = spot_savings_percent(&record.attempts);
-    if !is_current {
-        record.touch();
-        return Effect::AttemptUpdated;
-    }
+/// Moves the request to where its current attempt's `ending` (or its running) puts it;
+/// `None` when it stays where it is.
+fn settle(
+    record: &mut JobRecord,
+    ending: Option<Ending>,
+    failure_reason: Option<&str>,
+) -> Option<Effect> {
     let target = match ending {
         None => JobState::InProgress,
         Some(Ending::Completed) => JobState::Completed,
@@ -113,36 +153,42 @@ pub fn apply(record: &mut JobRecord, event: &JobStateChange, attempt: u32) -> Ef
     if record.state == JobState::Cancelling {
         if ending.is_some() && record.transition(JobState::Cancelled).is_ok() {
             record.lease_until = None;
-            return Effect::Moved {
+            return Some(Effect::Moved {
                 to: JobState::Cancelled,
                 ending,
-            };
+            });
         }
-        record.touch();
-        return Effect::AttemptUpdated;
+        return None;
     }
-    // SageMaker has this attempt's job, so a record still waiting to launch it — deferred or
-    // retrying because a dispatcher that had in fact launched it died before saying so, and
-    // the redelivery met throttling — launches now, on SageMaker's word.
-    if matches!(record.state, JobState::Deferred | JobState::Retrying)
-        && record.transition(JobState::Launching).is_ok()
+    if record.state == target {
+        return None;
+    }
+    // Walked on a copy: a record that cannot reach the target stays exactly as it was.
+    let mut moved = record.clone();
+    // SageMaker has this attempt's job, so a record still waiting to launch it — deferred,
+    // retrying or back in the waiting room because a dispatcher that had in fact launched it
+    // died before saying so, and the redelivery met throttling or a full pool — launches
+    // now, on SageMaker's word.
+    if matches!(
+        moved.state,
+        JobState::Deferred | JobState::Retrying | JobState::Queued
+    ) && moved.transition(JobState::Launching).is_ok()
     {
-        record.reason = None;
+        moved.reason = None;
     }
     // A lost `InProgress` event must not strand a launching record: pass through it.
-    if record.state == JobState::Launching && target != JobState::InProgress {
-        let _ = record.transition(JobState::InProgress);
-        record.lease_until = None;
+    if moved.state == JobState::Launching && target != JobState::InProgress {
+        let _ = moved.transition(JobState::InProgress);
     }
-    if record.state == target || record.transition(target).is_err() {
-        record.touch();
-        return Effect::AttemptUpdated;
+    if moved.state != target && moved.transition(target).is_err() {
+        return None;
     }
-    record.lease_until = None;
-    if let (Some(Ending::User), Some(reason)) = (ending, &event.failure_reason) {
-        record.reason = Some(reason.clone());
+    moved.lease_until = None;
+    if let (Some(Ending::User), Some(reason)) = (ending, failure_reason) {
+        moved.reason = Some(reason.to_owned());
     }
-    Effect::Moved { to: target, ending }
+    *record = moved;
+    Some(Effect::Moved { to: target, ending })
 }
 
 #[cfg(test)]
@@ -230,13 +276,14 @@ mod tests {
     }
 
     #[test]
-    fn an_event_for_a_deferred_or_retrying_record_moves_it_on_sagemakers_word() {
-        // Found by the 1,000-request chaos run: a dispatcher launched the job and died before
-        // recording it; the redelivery was throttled and deferred the record; the job then
-        // completed. The record must follow SageMaker, not wait in `Deferred` for ever.
-        for waiting in [JobState::Deferred, JobState::Retrying] {
+    fn an_event_for_a_deferred_retrying_or_queued_record_moves_it_on_sagemakers_word() {
+        // Found by the 1,000-request chaos runs: a dispatcher launched the job and died before
+        // recording it; the redelivery was throttled (deferred) or met a full pool (queued);
+        // the job then completed. The record must follow SageMaker, not wait for ever.
+        for waiting in [JobState::Deferred, JobState::Retrying, JobState::Queued] {
             let mut r = record(waiting, 1);
             r.reason = Some("throttled; next try in about 30 s".into());
+            r.queue_class = (waiting == JobState::Queued).then(|| "0".into());
             let effect = apply(&mut r, &event("Completed", "Completed", 30), 1);
             assert!(
                 matches!(
@@ -249,10 +296,44 @@ mod tests {
                 "{waiting}: {effect:?}"
             );
             assert_eq!(r.reason, None);
+            assert_eq!(r.queue_class, None, "out of the waiting room's index");
             let mut r = record(waiting, 1);
             apply(&mut r, &event("InProgress", "Training", 30), 1);
             assert_eq!(r.state, JobState::InProgress, "{waiting}");
         }
+    }
+
+    #[test]
+    fn a_record_lagging_its_ended_attempt_catches_up_on_the_next_word() {
+        // The second half of the chaos run's stuck record: the completion was applied to the
+        // attempt while the record could not move, then a claim recorded `InProgress` over
+        // the ended attempt. Every later event and the reconcile's Describe bring nothing new
+        // for the attempt, yet the request must end where the attempt did.
+        let mut r = record(JobState::InProgress, 1);
+        r.attempts[0].status = Some("Completed".into());
+        r.attempts[0].last_event_ms = Some(30);
+        let effect = apply(&mut r, &event("Completed", "Completed", 30), 1);
+        assert_eq!(
+            effect,
+            Effect::Moved {
+                to: JobState::Completed,
+                ending: Some(Ending::Completed)
+            }
+        );
+        assert_eq!(
+            apply(&mut r, &event("Completed", "Completed", 30), 1),
+            Effect::Stale
+        );
+        // An ended request is never moved by what its attempt says.
+        let mut r = record(JobState::Registered, 1);
+        r.attempts[0].status = Some("Completed".into());
+        r.attempts[0].last_event_ms = Some(30);
+        let before = r.clone();
+        assert_eq!(
+            apply(&mut r, &event("Completed", "Completed", 30), 1),
+            Effect::Stale
+        );
+        assert_eq!(r, before);
     }
 
     #[test]

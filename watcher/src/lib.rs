@@ -245,21 +245,23 @@ where
                     }
                     self.stop_if_cancelled(&record, &change, attempt).await;
                     let outbox = (!record.outbox.is_empty()).then(|| record.clone());
-                    let ended_now = !ended_before && attempt_ended(&record, attempt);
-                    let ended = ended_now.then(|| record.clone());
+                    // An attempt that ended now, or one that had ended before while its request
+                    // lagged (caught up now; a re-claim may have taken its slot again): the
+                    // slot goes back either way, the usage is charged once.
+                    let ended = attempt_ended(&record, attempt).then(|| record.clone());
                     let followed = match (ended, retry.is_some()) {
                         // The slot goes back while the model registers (a registration's
                         // calls would keep it idle), not before: the registration starts at
                         // once, as the lease it took expects.
                         (Some(ended), false) => {
-                            let release = self.attempt_ended(&ended, attempt, true);
+                            let release = self.attempt_ended(&ended, attempt, !ended_before);
                             futures::join!(self.after_write(before, record, retry), release).0
                         }
                         // A retry's launch message first, so the older retry is in line when
                         // its own slot is offered.
                         (Some(ended), true) => {
                             let followed = self.after_write(before, record, retry).await;
-                            self.attempt_ended(&ended, attempt, true).await;
+                            self.attempt_ended(&ended, attempt, !ended_before).await;
                             followed
                         }
                         (None, _) => self.after_write(before, record, retry).await,

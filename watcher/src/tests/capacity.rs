@@ -74,3 +74,39 @@ async fn the_reconcile_makes_the_ledger_equal_to_what_runs_and_wakes_the_dispatc
     assert!(report.woke_dispatcher);
     assert_eq!(w.wakes(), 1);
 }
+
+#[tokio::test]
+async fn a_record_claimed_over_its_ended_attempt_catches_up_and_gives_the_slot_back() {
+    // The 1,000-request chaos run's stuck record: the completion reached the attempt (slot
+    // given back, usage charged) while the request waited in the waiting room; a claim then
+    // recorded `InProgress` over it and took the slot again (`ResourceInUse`).
+    let w = World::with_record(JobState::InProgress);
+    w.job_completed(1, 30, &[("validation:accuracy", 0.99)]);
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let usage = w.ledger.usage(&["acme".to_owned()]).await.unwrap();
+    let charged = usage["acme"].instance_seconds;
+    let mut lagging = w.store.record(ID).unwrap();
+    lagging.state = JobState::InProgress;
+    lagging.model_package_arn = None;
+    w.store.insert(lagging);
+    w.ledger
+        .take(&g5_spot(), &job_name(ID, 1), "acme", 1, 2)
+        .await
+        .unwrap();
+
+    // The next word (a redelivered event or the reconcile's Describe) brings nothing new for
+    // the attempt, yet the request follows it to the end.
+    w.watcher()
+        .handle_event(&event("Completed", "Completed", 30))
+        .await;
+    let r = w.store.record(ID).unwrap();
+    assert_eq!(r.state, JobState::Registered, "{:?}", r.reason);
+    assert!(
+        holders(&w).await.is_empty(),
+        "the re-taken slot is free again"
+    );
+    let usage = w.ledger.usage(&["acme".to_owned()]).await.unwrap();
+    assert_eq!(usage["acme"].instance_seconds, charged, "charged once");
+}
