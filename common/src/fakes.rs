@@ -457,6 +457,8 @@ pub struct MemoryLedger {
     usage: Mutex<BTreeMap<String, Usage>>,
     calls: Mutex<(i64, u32)>,
     bookmarks: Mutex<BTreeMap<String, String>>,
+    /// When the doorbell was rung, until a round answers it.
+    doorbell: Mutex<Option<i64>>,
 }
 
 impl CapacityLedger for MemoryLedger {
@@ -531,6 +533,20 @@ impl CapacityLedger for MemoryLedger {
         if let Some(book) = self.books.lock().unwrap().get_mut(pool) {
             book.pressure_since_ms = None;
         }
+        Ok(())
+    }
+
+    async fn ring_doorbell(&self, now_ms: i64, stale_ms: i64) -> Result<bool, ServiceError> {
+        let mut rung = self.doorbell.lock().unwrap();
+        if rung.is_some_and(|at| at >= now_ms - stale_ms) {
+            return Ok(false);
+        }
+        *rung = Some(now_ms);
+        Ok(true)
+    }
+
+    async fn answer_doorbell(&self) -> Result<(), ServiceError> {
+        *self.doorbell.lock().unwrap() = None;
         Ok(())
     }
 

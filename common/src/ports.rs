@@ -255,6 +255,18 @@ pub trait CapacityLedger: Send + Sync {
     /// Ends `pool`'s pressure episode.
     fn end_pressure(&self, pool: &Pool) -> impl Future<Output = Result<(), ServiceError>> + Send;
 
+    /// Rings the dispatcher's doorbell at `now_ms`: `true` for the caller that is to send the
+    /// wake-up (nobody rang since the last round of admission began, or the ring is older than
+    /// `stale_ms`, so its wake-up may be lost), `false` while a wake-up is on its way.
+    fn ring_doorbell(
+        &self,
+        now_ms: i64,
+        stale_ms: i64,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
+
+    /// A round of admission begins: whoever frees a slot from now on rings again.
+    fn answer_doorbell(&self) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
     /// A bookmark the reconcile keeps between runs (where its last look at a state stopped),
     /// kept beside the ledger in the capacity table; `None` when unset.
     fn bookmark(
@@ -466,6 +478,16 @@ impl<P: CapacityLedger + ?Sized> CapacityLedger for &P {
     }
     fn end_pressure(&self, pool: &Pool) -> impl Future<Output = Result<(), ServiceError>> + Send {
         (**self).end_pressure(pool)
+    }
+    fn ring_doorbell(
+        &self,
+        now_ms: i64,
+        stale_ms: i64,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send {
+        (**self).ring_doorbell(now_ms, stale_ms)
+    }
+    fn answer_doorbell(&self) -> impl Future<Output = Result<(), ServiceError>> + Send {
+        (**self).answer_doorbell()
     }
     fn bookmark(
         &self,

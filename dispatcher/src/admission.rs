@@ -74,6 +74,11 @@ where
 {
     /// One round of admission.
     pub(crate) async fn round(&self) -> Round {
+        // Before anything is read: a slot freed from here on rings again and wakes another
+        // round, so nothing freed during this one is missed.
+        if let Err(e) = self.ledger.answer_doorbell().await {
+            warn!(error = %e, "could not answer the doorbell; endings ring again once it is stale");
+        }
         let scheduler = &self.config.scheduler;
         let now = now_epoch_ms();
         let ranks = scheduler.classes.lowest() + 1;

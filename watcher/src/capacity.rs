@@ -9,6 +9,10 @@ use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, ModelRegistry, RequestQueue, Taken, TrainingService,
 };
 use trainq_common::relaunch::WAKE_BODY;
+
+/// How long a rung doorbell silences further wake-ups: after it, a freed slot rings again
+/// (the first wake-up may have been lost, or may still wait behind a deep queue).
+const DOORBELL_STALE_MS: i64 = 60_000;
 use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_ms, now_epoch_s, rfc3339_to_epoch_ms};
@@ -79,7 +83,26 @@ where
         // A duplicate ending frees nothing: waking the dispatcher again would only flood the
         // requests queue (a wake-up its first ending lost is sent by the next reconcile).
         if freed {
-            self.wake_dispatcher().await;
+            self.ring_for_a_round().await;
+        }
+    }
+
+    /// Wakes the dispatcher unless a wake-up is already on its way: the first slot freed
+    /// since the last round began rings the doorbell and sends it; the rest of a flood of
+    /// endings finds the doorbell rung (the round to come reads the whole ledger anyway). A
+    /// ring older than [`DOORBELL_STALE_MS`] rings again, in case its wake-up was lost.
+    async fn ring_for_a_round(&self) {
+        match self
+            .ledger
+            .ring_doorbell(now_epoch_ms(), DOORBELL_STALE_MS)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => self.wake_dispatcher().await,
+            Err(e) => {
+                warn!(error = %e, "could not ring the doorbell; waking the dispatcher anyway");
+                self.wake_dispatcher().await;
+            }
         }
     }
 

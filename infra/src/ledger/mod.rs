@@ -31,6 +31,8 @@ const POOL: &str = "pool#";
 const USAGE: &str = "usage#";
 const CALLS: &str = "calls#create-training-job";
 const BOOKMARK: &str = "bookmark#";
+/// The dispatcher's doorbell: set by the first slot freed since the last round began.
+const DOORBELL: &str = "doorbell";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -308,6 +310,25 @@ impl CapacityLedger for DynamoCapacityLedger {
 
     async fn usage(&self, customers: &[String]) -> Result<BTreeMap<String, Usage>, ServiceError> {
         self.usage_of(customers).await
+    }
+
+    async fn ring_doorbell(&self, now_ms: i64, stale_ms: i64) -> Result<bool, ServiceError> {
+        let update = self
+            .update(DOORBELL.to_owned())
+            .update_expression("SET rung_ms = :now")
+            .condition_expression("attribute_not_exists(rung_ms) OR rung_ms < :stale")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":stale", n(now_ms - stale_ms));
+        conditional(update).await
+    }
+
+    async fn answer_doorbell(&self) -> Result<(), ServiceError> {
+        self.update(DOORBELL.to_owned())
+            .update_expression("REMOVE rung_ms")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn bookmark(&self, name: &str) -> Result<Option<String>, ServiceError> {

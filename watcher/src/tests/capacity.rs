@@ -110,3 +110,38 @@ async fn a_record_claimed_over_its_ended_attempt_catches_up_and_gives_the_slot_b
     let usage = w.ledger.usage(&["acme".to_owned()]).await.unwrap();
     assert_eq!(usage["acme"].instance_seconds, charged, "charged once");
 }
+
+#[tokio::test]
+async fn a_flood_of_endings_sends_one_wake_up_per_round() {
+    // Three jobs end before the dispatcher's round: one wake-up is enough (the round reads
+    // the whole ledger); once a round has begun, the next freed slot wakes again.
+    let w = World::with_record(JobState::InProgress);
+    for n in 1..=3 {
+        let holder = format!("tq-00000000000000000000000000000{n:03}-1");
+        w.ledger
+            .take(&g5_spot(), &holder, "acme", 1, 5)
+            .await
+            .unwrap();
+    }
+    let watcher = w.watcher();
+    for n in 1..=2 {
+        let mut ended = w.record();
+        ended.request_id = uuid::Uuid::from_u128(n);
+        ended.attempts[0].job_name = format!("tq-00000000000000000000000000000{n:03}-1");
+        watcher.attempt_ended(&ended, 1, false).await;
+    }
+    assert_eq!(w.wakes(), 1, "the second ending finds the doorbell rung");
+    w.ledger.answer_doorbell().await.unwrap();
+    let mut ended = w.record();
+    ended.attempts[0].job_name = "tq-00000000000000000000000000000003-1".into();
+    watcher.attempt_ended(&ended, 1, false).await;
+    assert_eq!(
+        w.wakes(),
+        2,
+        "a round began: the next freed slot wakes again"
+    );
+    // A ring older than a minute may have lost its wake-up: it rings again.
+    let now = trainq_common::time_util::now_epoch_ms();
+    assert!(!w.ledger.ring_doorbell(now, 60_000).await.unwrap());
+    assert!(w.ledger.ring_doorbell(now + 61_000, 60_000).await.unwrap());
+}
