@@ -14,6 +14,7 @@ Examples:
   trainq sweep submit sweep.json && trainq sweep status lr-sweep-7
   trainq jobs list --state Failed --since 24h
   trainq queue && trainq status
+  trainq top --registry production
   trainq jobs show 5b0c0f4e-6a77-4c2a-9d55-0a6f3c1b2e10
   trainq lineage 2026-11-20 --customer acme --project scratch-detect
   trainq dlq redrive --dry-run
@@ -62,6 +63,9 @@ pub enum Command {
     Costs(CostsArgs),
     /// Queue depths, requests in flight, jobs in progress against quotas
     Status,
+    /// The live on-call view: pools, requests by state, running jobs, what is stuck, alerts
+    /// (one text snapshot when stdout is not a terminal)
+    Top(TopArgs),
     /// The waiting room: requests waiting for capacity, in the order they will be admitted
     Queue,
     /// The chain from what caused a request to its model: origin, data, attempts, package, gates
@@ -281,6 +285,29 @@ pub enum ModelsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+/// `trainq top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Only this registry's requests (key `r` cycles)
+    #[arg(long, value_parser = ["production", "research"])]
+    pub registry: Option<String>,
+    /// Only this customer's requests (key `c` cycles)
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Between refreshes (e.g. 2s, 10s)
+    #[arg(long, default_value = "3s", value_parser = crate::duration::parse)]
+    pub interval: std::time::Duration,
+    /// Print one snapshot as text and exit, even on a terminal
+    #[arg(long)]
+    pub once: bool,
+    /// A request unchanged this long in a state it should pass through is shown as stuck
+    #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
+    pub stuck_after: std::time::Duration,
+    /// A request queued this long for capacity is shown as stuck
+    #[arg(long, default_value = "1h", value_parser = crate::duration::parse)]
+    pub queued_after: std::time::Duration,
 }
 
 /// `trainq costs`.

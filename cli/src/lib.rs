@@ -10,6 +10,7 @@ pub mod error;
 pub mod follow;
 pub mod operator;
 pub mod output;
+pub mod top;
 
 use crate::args::{Cli, Command, DlqCommand, JobsCommand, ModelsCommand, SweepCommand};
 use crate::context::Context;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Costs(args) => commands::costs::run(&ctx, args.since, &args.by, json).await,
         Command::Status => commands::status::run(&ctx, json).await,
+        Command::Top(args) => top::run(&ctx, top_options(args), json).await,
         Command::Queue => commands::queue::run(&ctx, json).await,
         Command::Reindex => commands::reindex::run(&ctx, json).await,
         Command::Lineage(args) => {
@@ -61,5 +63,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             )
             .await
         }
+    }
+}
+
+fn top_options(args: args::TopArgs) -> top::TopOptions {
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    top::TopOptions {
+        filter: top::Filter {
+            registry: args.registry,
+            customer: args.customer,
+        },
+        interval: args.interval.max(std::time::Duration::from_secs(1)),
+        once: args.once,
+        stuck_after: top::StuckAfter {
+            passing_s: secs(args.stuck_after),
+            queued_s: secs(args.queued_after),
+        },
     }
 }

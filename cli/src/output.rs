@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 /// `println!` for the command's output: a reader that went away (`trainq jobs list | head`)
 /// ends the command quietly instead of a panic on the broken pipe.
@@ -48,7 +49,8 @@ pub fn visible(text: &str) -> String {
         .collect()
 }
 
-/// A plain text table: a header row and rows, columns padded to their widest cell.
+/// A plain text table: a header row and rows, columns padded to their widest cell (by
+/// display width, so wide characters line up).
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -79,7 +81,7 @@ impl Table {
         let width = |i: usize| {
             std::iter::once(&self.header)
                 .chain(&self.rows)
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .map(|r| r.get(i).map_or(0, |c| c.width()))
                 .max()
                 .unwrap_or(0)
         };
@@ -87,8 +89,10 @@ impl Table {
         let line = |cells: &Vec<String>| {
             let padded: Vec<String> = (0..columns)
                 .map(|i| {
+                    // Padded by display width: a CJK name takes two columns a character.
                     let cell = cells.get(i).map_or("", String::as_str);
-                    format!("{cell:<w$}", w = widths[i])
+                    let pad = widths[i].saturating_sub(cell.width());
+                    format!("{cell}{}", " ".repeat(pad))
                 })
                 .collect();
             padded.join("  ").trim_end().to_owned()
@@ -135,5 +139,16 @@ mod tests {
         t.row(vec!["a".into(), "Registered".into()]);
         t.row(vec!["bbbb".into(), "Failed".into()]);
         assert_eq!(t.render(), "id    state\na     Registered\nbbbb  Failed");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let mut t = Table::new(&["customer", "state"]);
+        t.row(vec!["株式会社".into(), "Queued".into()]);
+        t.row(vec!["acme".into(), "Failed".into()]);
+        assert_eq!(
+            t.render(),
+            "customer  state\n株式会社  Queued\nacme      Failed"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use std::collections::VecDeque;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder as QueryBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use trainq_common::billing::Billing;
 use trainq_common::state::JobState;
@@ -67,6 +68,24 @@ pub struct StateCount {
     pub pushed_back: usize,
 }
 
+/// The records of one state, as [`JobQueries::summary`] finds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateSummary {
+    /// How many.
+    pub count: usize,
+    /// When the one unchanged longest was last written (RFC 3339).
+    pub oldest_updated_at: Option<String>,
+}
+
+/// Bounds on a listing's sort time (RFC 3339, both inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    /// At or after.
+    pub since: Option<String>,
+    /// At or before.
+    pub until: Option<String>,
+}
+
 /// One request's line in `trainq costs`: what the by-created index projects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostEntry {
@@ -108,8 +127,26 @@ impl JobQueries {
         budget: Option<usize>,
         keep: impl Fn(&JobRecord) -> bool,
     ) -> Result<Listing, ServiceError> {
+        let window = Window {
+            since: since.map(str::to_owned),
+            until: None,
+        };
+        self.select_window(selection, &window, limit, budget, keep)
+            .await
+    }
+
+    /// [`select`](Self::select) within `window` of sort times: with `until`, the records
+    /// unchanged (or created) since before it, such as the stuck ones of a state.
+    pub async fn select_window(
+        &self,
+        selection: &Selection,
+        window: &Window,
+        limit: usize,
+        budget: Option<usize>,
+        keep: impl Fn(&JobRecord) -> bool,
+    ) -> Result<Listing, ServiceError> {
         let page = i32::try_from(limit.clamp(10, PAGE)).unwrap_or(10);
-        let mut merged = Merged::new(self, selection, since, budget, page);
+        let mut merged = Merged::new(self, selection, window, budget, page);
         let mut listing = Listing::default();
         while listing.records.len() < limit {
             // A page of keys at a time: no fewer than 10 (filters may drop some), no more than
@@ -167,6 +204,35 @@ impl JobQueries {
         Ok(counted)
     }
 
+    /// How many records in `state` match `narrowing`, and the `updated_at` of the one
+    /// unchanged longest: one pass over each shard's index entries, oldest first, reading
+    /// only their keys and sort time (what a count reads, no record).
+    pub async fn summary(
+        &self,
+        state: JobState,
+        narrowing: &Narrowing,
+    ) -> Result<StateSummary, ServiceError> {
+        let mut summary = StateSummary::default();
+        for shard in 0..SHARDS {
+            let query = self
+                .index_query(index::BY_STATE, "state_shard", state_key(state, shard))
+                .scan_index_forward(true)
+                .projection_expression("#u")
+                .expression_attribute_names("#u", "updated_at");
+            let items = crate::dynamo::collect_items(narrow(query, narrowing), usize::MAX).await?;
+            summary.count += items.len();
+            if let Some(oldest) = items.first().and_then(|i| string(i, "updated_at"))
+                && summary
+                    .oldest_updated_at
+                    .as_ref()
+                    .is_none_or(|o| oldest < *o)
+            {
+                summary.oldest_updated_at = Some(oldest);
+            }
+        }
+        Ok(summary)
+    }
+
     /// The cost lines of every request created at or after `since`, from the by-created
     /// index alone (no record is read).
     pub async fn costs_since(&self, since: &str) -> Result<Vec<CostEntry>, ServiceError> {
@@ -194,12 +260,7 @@ impl JobQueries {
     }
 
     /// A query of `index` where its partition key `key` is `value` (`#k = :k`).
-    fn index_query(
-        &self,
-        index: &str,
-        key: &str,
-        value: String,
-    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    fn index_query(&self, index: &str, key: &str, value: String) -> QueryBuilder {
         self.client
             .query()
             .table_name(&self.table)
@@ -217,7 +278,7 @@ struct Merged<'a> {
     index: &'static str,
     sort_key: &'static str,
     partitions: Vec<Partition>,
-    since: Option<String>,
+    window: Window,
     narrowing: Narrowing,
     budget: Option<usize>,
     page: i32,
@@ -245,7 +306,7 @@ impl<'a> Merged<'a> {
     fn new(
         queries: &'a JobQueries,
         selection: &Selection,
-        since: Option<&str>,
+        window: &Window,
         budget: Option<usize>,
         page: i32,
     ) -> Self {
@@ -291,7 +352,7 @@ impl<'a> Merged<'a> {
             index,
             sort_key,
             partitions,
-            since: since.map(str::to_owned),
+            window: window.clone(),
             narrowing,
             budget,
             page,
@@ -333,32 +394,36 @@ impl<'a> Merged<'a> {
             .scan_index_forward(false)
             .limit(self.page)
             .set_exclusive_start_key(p.start.clone());
-        if let Some(since) = &self.since {
+        let bound = |name: &str, value: &Option<String>| {
+            value
+                .as_ref()
+                .map(|v| (format!(":{name}"), AttributeValue::S(v.clone())))
+        };
+        let bounds: Vec<_> = [
+            bound("since", &self.window.since),
+            bound("until", &self.window.until),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let condition = match (&self.window.since, &self.window.until) {
+            (Some(_), Some(_)) => Some("#k = :k AND #r BETWEEN :since AND :until"),
+            (Some(_), None) => Some("#k = :k AND #r >= :since"),
+            (None, Some(_)) => Some("#k = :k AND #r <= :until"),
+            (None, None) => None,
+        };
+        if let Some(condition) = condition {
             query = query
-                .key_condition_expression("#k = :k AND #r >= :since")
-                .expression_attribute_names("#r", self.sort_key)
-                .expression_attribute_values(":since", AttributeValue::S(since.clone()));
-        }
-        let mut filters = Vec::new();
-        for (name, value) in [
-            ("customer", &self.narrowing.customer),
-            ("project", &self.narrowing.project),
-            ("registry", &self.narrowing.registry),
-        ] {
-            if let Some(value) = value {
-                filters.push(format!("#{name} = :{name}"));
-                query = query
-                    .expression_attribute_names(format!("#{name}"), name)
-                    .expression_attribute_values(
-                        format!(":{name}"),
-                        AttributeValue::S(value.clone()),
-                    );
+                .key_condition_expression(condition)
+                .expression_attribute_names("#r", self.sort_key);
+            for (name, value) in bounds {
+                query = query.expression_attribute_values(name, value);
             }
         }
-        if !filters.is_empty() {
-            query = query.filter_expression(filters.join(" AND "));
-        }
-        let out = query.send().await.map_err(classify)?;
+        let out = narrow(query, &self.narrowing)
+            .send()
+            .await
+            .map_err(classify)?;
         let scanned = usize::try_from(out.scanned_count).unwrap_or(0);
         self.entries_read += scanned;
         self.spent += scanned;
@@ -367,6 +432,28 @@ impl<'a> Merged<'a> {
         p.start = out.last_evaluated_key;
         p.done = p.start.is_none();
         Ok(())
+    }
+}
+
+/// `query` filtered to `narrowing` (attributes the by-state and by-created indexes project).
+fn narrow(mut query: QueryBuilder, narrowing: &Narrowing) -> QueryBuilder {
+    let mut filters = Vec::new();
+    for (name, value) in [
+        ("customer", &narrowing.customer),
+        ("project", &narrowing.project),
+        ("registry", &narrowing.registry),
+    ] {
+        if let Some(value) = value {
+            filters.push(format!("#{name} = :{name}"));
+            query = query
+                .expression_attribute_names(format!("#{name}"), name)
+                .expression_attribute_values(format!(":{name}"), AttributeValue::S(value.clone()));
+        }
+    }
+    if filters.is_empty() {
+        query
+    } else {
+        query.filter_expression(filters.join(" AND "))
     }
 }
 

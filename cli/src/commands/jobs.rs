@@ -152,104 +152,118 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
         output::json(&r);
         return Ok(());
     }
-    crate::say!("request     {}", r.request_id);
-    crate::say!(
+    for line in show_lines(ctx, &r) {
+        crate::say!("{line}");
+    }
+    Ok(())
+}
+
+/// What `trainq jobs show` prints about `r`, line by line (`trainq top` opens a request
+/// with the same lines).
+pub fn show_lines(ctx: &Context, r: &JobRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    out.push(format!("request     {}", r.request_id));
+    out.push(format!(
         "state       {}{}",
         r.state,
         r.reason
             .as_ref()
             .map_or(String::new(), |why| format!(" — {why}"))
-    );
-    crate::say!(
+    ));
+    out.push(format!(
         "who         {} {}/{}",
         or_dash(r.registry),
         r.customer.as_deref().unwrap_or("-"),
         r.project.as_deref().unwrap_or("-")
-    );
+    ));
     if let Some(req) = &r.request {
-        crate::say!(
+        out.push(format!(
             "image       {}   dataset {}",
-            req.image,
-            req.dataset.version
-        );
+            req.image, req.dataset.version
+        ));
         if let Some(exp) = &req.experiment {
-            crate::say!(
+            out.push(format!(
                 "experiment  {} {}",
                 exp.id,
                 exp.trial.as_deref().unwrap_or("")
-            );
+            ));
         }
         if let Some(gate) = &req.approval {
-            crate::say!("gate        {} ≥ {}", gate.metric, gate.min);
+            out.push(format!("gate        {} ≥ {}", gate.metric, gate.min));
         }
     }
     if let Some(body) = &r.raw_body {
-        crate::say!("raw body    {}", body.chars().take(300).collect::<String>());
+        out.push(format!(
+            "raw body    {}",
+            body.chars().take(300).collect::<String>()
+        ));
     }
-    crate::say!(
+    out.push(format!(
         "times       created {}  updated {}  enqueued {}",
         r.created_at,
         r.updated_at,
         r.enqueued_at.as_deref().unwrap_or("-")
-    );
+    ));
     if let Some(sender) = &r.sender {
-        crate::say!("sender      {sender}");
+        out.push(format!("sender      {sender}"));
     }
     for f in &r.refusals {
-        crate::say!(
+        out.push(format!(
             "refused     {} from {} at {}: {}",
             f.message_id.as_deref().unwrap_or("-"),
             f.sender.as_deref().unwrap_or("-"),
             f.at,
             f.reason
-        );
+        ));
     }
     if r.defer_count > 0 {
-        crate::say!("deferred    {} times", r.defer_count);
+        out.push(format!("deferred    {} times", r.defer_count));
     }
     if let Some(who) = &r.cancelled_by {
-        crate::say!("cancelled   by {who}");
+        out.push(format!("cancelled   by {who}"));
     }
     for a in &r.attempts {
-        print_attempt(ctx, a);
+        attempt_lines(ctx, a, &mut out);
     }
     if let Some(pct) = r.spot_savings_pct {
-        crate::say!("spot        {pct:.0}% of training time not billed");
+        out.push(format!("spot        {pct:.0}% of training time not billed"));
     }
     if let Some(arn) = &r.model_package_arn {
-        crate::say!(
+        out.push(format!(
             "model       {arn} ({}, {})",
             r.model_group.as_deref().unwrap_or("-"),
             r.model_approval.as_deref().unwrap_or("-")
-        );
+        ));
         if let Some(verdict) = &r.compatibility {
-            crate::say!("manifest    {}", verdict.label());
+            out.push(format!("manifest    {}", verdict.label()));
         }
-        crate::say!(
+        out.push(format!(
             "lineage     `trainq lineage {}` shows the whole chain",
             r.request_id
-        );
+        ));
     }
-    Ok(())
+    out
 }
 
-fn print_attempt(ctx: &Context, a: &Attempt) {
-    crate::say!(
+fn attempt_lines(ctx: &Context, a: &Attempt, out: &mut Vec<String>) {
+    out.push(format!(
         "attempt {}   {}  {}{}  {}",
         a.number,
         a.job_name,
         a.instance_type,
         if a.spot { " spot" } else { " on-demand" },
         a.status.as_deref().unwrap_or("planned")
-    );
+    ));
     if let Some(who) = &a.retried_by {
-        crate::say!("            retried by {who} (a fresh retry budget)");
+        out.push(format!(
+            "            retried by {who} (a fresh retry budget)"
+        ));
     }
-    crate::say!(
+    out.push(format!(
         "            launched {}  ended {}",
         a.launched_at.as_deref().unwrap_or("-"),
         a.ended_at.as_deref().unwrap_or("-")
-    );
+    ));
     if !a.secondary_history.is_empty() {
         let steps: Vec<String> = a
             .secondary_history
@@ -259,16 +273,18 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
                 None => s.status.clone(),
             })
             .collect();
-        crate::say!("            {}", steps.join(" → "));
+        out.push(format!("            {}", steps.join(" → ")));
     }
     if let Some(why) = &a.failure_reason {
-        crate::say!("            failure: {why}");
+        out.push(format!("            failure: {why}"));
     }
     if let (Some(b), Some(t)) = (a.billable_s, a.training_s) {
         let saved = a
             .spot_savings_pct
             .map_or(String::new(), |p| format!(", {p:.0}% saved"));
-        crate::say!("            billable {b} s of {t} s training{saved}");
+        out.push(format!(
+            "            billable {b} s of {t} s training{saved}"
+        ));
     }
     if !a.final_metrics.is_empty() {
         let metrics: Vec<String> = a
@@ -276,27 +292,26 @@ fn print_attempt(ctx: &Context, a: &Attempt) {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        crate::say!("            metrics: {}", metrics.join("  "));
+        out.push(format!("            metrics: {}", metrics.join("  ")));
     }
     if !a.started() {
         return; // no instance, no log
     }
     match &ctx.stack.devstack {
-        Some(d) => crate::say!(
+        Some(d) => out.push(format!(
             "            log: {}/jobs/{}/training.log",
-            d.state_dir,
-            a.job_name
-        ),
+            d.state_dir, a.job_name
+        )),
         None => {
             let region = &ctx.stack.region;
-            crate::say!(
+            out.push(format!(
                 "            logs: /aws/sagemaker/TrainingJobs {}/algo-1-*",
                 a.job_name
-            );
-            crate::say!(
+            ));
+            out.push(format!(
                 "            console: https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{}",
                 a.job_name
-            );
+            ));
         }
     }
 }

@@ -79,6 +79,24 @@ impl PriorityClasses {
         asked.map_or(ceiling, |a| a.clamp(ceiling, self.lowest()))
     }
 
+    /// The name of class `rank` as configuration writes it (`production:data_shift`).
+    pub fn label(&self, rank: u32) -> String {
+        let Some(class) = self.classes.get(rank as usize) else {
+            return format!("class {rank}");
+        };
+        match class.reason {
+            Some(reason) => {
+                let reason = serde_json::to_value(reason).unwrap_or_default();
+                format!(
+                    "{}:{}",
+                    class.registry.as_str(),
+                    reason.as_str().unwrap_or("?")
+                )
+            }
+            None => class.registry.as_str().to_owned(),
+        }
+    }
+
     /// The lowest rank.
     pub fn lowest(&self) -> u32 {
         self.classes.len().saturating_sub(1) as u32
@@ -98,6 +116,8 @@ mod tests {
     #[test]
     fn the_default_puts_production_retrains_first_and_research_last() {
         let c = PriorityClasses::default();
+        let labels: Vec<String> = (0..=c.lowest()).map(|r| c.label(r)).collect();
+        assert_eq!(labels, ["production:data_shift", "production", "research"]);
         assert_eq!(c.rank(RegistryKind::Production, Reason::DataShift, None), 0);
         assert_eq!(c.rank(RegistryKind::Production, Reason::Manual, None), 1);
         assert_eq!(c.rank(RegistryKind::Research, Reason::Experiment, None), 2);
