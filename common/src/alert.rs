@@ -57,6 +57,12 @@ impl AlertKind {
         Self::ALL.into_iter().find(|k| k.detail_type() == name)
     }
 
+    /// The anchor of this kind's section in `docs/runbook.md` (its heading is the
+    /// detail-type): `training-retries-exhausted`.
+    pub fn runbook_anchor(self) -> String {
+        self.detail_type().to_lowercase().replace(' ', "-")
+    }
+
     /// The EventBridge `detail-type`.
     pub fn detail_type(self) -> &'static str {
         match self {
@@ -73,6 +79,10 @@ impl AlertKind {
         }
     }
 }
+
+/// Where the runbook is when the stack does not say (`TRAINQ_RUNBOOK_URL`): its place in
+/// this repository.
+pub const DEFAULT_RUNBOOK: &str = "docs/runbook.md";
 
 /// The `detail` of an alert event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +104,13 @@ pub struct AlertDetail {
     pub job_name: Option<String>,
     /// What happened, in words.
     pub reason: String,
+    /// The command that shows the request: `trainq jobs show <request id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// What to do: this kind's section of the runbook (added when the alert is sent, from the
+    /// stack's runbook address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
     /// The same as fields a person or a rule can act on (e.g. `sender`, `existing_digest`,
     /// `refused_digest`); absent when there are none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -122,6 +139,8 @@ impl Alert {
                 registry: record.registry,
                 job_name: record.current_attempt().map(|a| a.job_name.clone()),
                 reason: reason.into(),
+                command: Some(format!("trainq jobs show {}", record.request_id)),
+                runbook: None,
                 facts: BTreeMap::new(),
             },
         }
@@ -136,5 +155,26 @@ impl Alert {
             .facts
             .extend(facts.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
+    }
+}
+
+#[cfg(test)]
+mod runbook_tests {
+    use super::*;
+
+    #[test]
+    fn every_alert_has_a_runbook_section_under_its_detail_type() {
+        let runbook = include_str!("../../docs/runbook.md");
+        for kind in AlertKind::ALL {
+            let heading = format!("\n### {}\n", kind.detail_type());
+            assert!(
+                runbook.contains(&heading),
+                "docs/runbook.md lacks `{heading}`"
+            );
+        }
+        assert_eq!(
+            AlertKind::RetriesExhausted.runbook_anchor(),
+            "training-retries-exhausted"
+        );
     }
 }

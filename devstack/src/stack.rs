@@ -53,8 +53,43 @@ pub async fn create_buckets(
     Ok(())
 }
 
+/// The largest template CreateStack takes inline (`TemplateBody`); a larger one goes through
+/// S3 (`TemplateURL`), as `infra/deploy/deploy.sh` sends it to AWS.
+pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;
+
+/// Puts `template` in a bucket of its own (`<name>-templates`) and returns the virtual-hosted
+/// URL CloudFormation reads it from.
+async fn upload_template(sdk: &SdkConfig, name: &str, template: &str) -> Result<String, String> {
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_else(|| "us-east-1".into());
+    let bucket = format!("{}-templates", name.to_lowercase());
+    create_buckets(sdk, &region, std::slice::from_ref(&bucket)).await?;
+    let key = format!("{name}/template.yaml");
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .put_object()
+    .bucket(&bucket)
+    .key(&key)
+    .body(template.as_bytes().to_vec().into())
+    .send()
+    .await
+    .map_err(|e| {
+        format!(
+            "PutObject {bucket}/{key}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&e)
+        )
+    })?;
+    Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
+}
+
 /// Deploys `template` as `name` with `parameters` and returns its outputs (waiting at most
-/// 120 s for `CREATE_COMPLETE`).
+/// 120 s for `CREATE_COMPLETE`). A template over [`INLINE_TEMPLATE_LIMIT`] bytes is read
+/// from S3, as AWS requires.
 pub async fn deploy(
     sdk: &SdkConfig,
     name: &str,
@@ -62,6 +97,11 @@ pub async fn deploy(
     parameters: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
     let cf = aws_sdk_cloudformation::Client::new(sdk);
+    let (body, url) = if template.len() > INLINE_TEMPLATE_LIMIT {
+        (None, Some(upload_template(sdk, name, template).await?))
+    } else {
+        (Some(template.to_owned()), None)
+    };
     let parameters = parameters
         .iter()
         .map(|(k, v)| {
@@ -74,7 +114,8 @@ pub async fn deploy(
     // The template names its IAM roles: AWS wants that acknowledged.
     cf.create_stack()
         .stack_name(name)
-        .template_body(template)
+        .set_template_body(body)
+        .set_template_url(url)
         .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
         .set_parameters(Some(parameters))
         .send()

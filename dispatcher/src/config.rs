@@ -13,6 +13,9 @@ pub struct DispatcherConfig {
     pub jobs_table: String,
     /// The alerts bus (`TRAINQ_ALERTS_BUS`).
     pub alerts_bus: String,
+    /// Where alerts' runbook links point (`TRAINQ_RUNBOOK_URL`, default the repository's
+    /// `docs/runbook.md`).
+    pub runbook_url: String,
     /// The requests queue URL (`TRAINQ_REQUESTS_QUEUE_URL`), for visibility changes.
     pub requests_queue_url: String,
     /// How long a claim holds the launch before a redelivery may take over
@@ -34,6 +37,9 @@ impl DispatcherConfig {
             registries: env.registries()?,
             jobs_table: env.required("TRAINQ_JOBS_TABLE")?,
             alerts_bus: env.required("TRAINQ_ALERTS_BUS")?,
+            runbook_url: env
+                .optional("TRAINQ_RUNBOOK_URL")
+                .unwrap_or_else(|| trainq_common::alert::DEFAULT_RUNBOOK.to_owned()),
             requests_queue_url: env.required("TRAINQ_REQUESTS_QUEUE_URL")?,
             lease_s: env.number_in("TRAINQ_LAUNCH_LEASE_S", 120, 0, 3600)?,
             defer_base_s: env.number_in("TRAINQ_DEFER_BASE_S", 30, 1, 43_200)?,

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let dispatcher = Dispatcher::new(
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.jobs_table),
         SageMakerTraining::new(aws_sdk_sagemaker::Client::new(&sdk)),
-        EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
+        EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus)
+            .with_runbook(&config.runbook_url),
         SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
         DynamoCapacityLedger::new(
             aws_sdk_dynamodb::Client::new(&sdk),

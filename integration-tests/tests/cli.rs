@@ -98,8 +98,10 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     let show = stdout(&s.trainq(&["jobs", "show", &id]));
     for part in [
         "attempt 1",
-        "ml.g5.xlarge spot",
-        "Training",
+        "ml.g5.xlarge spot (rung 1 of 2)",
+        "ended: completed",
+        "T Training ",
+        "TTTT",
         "billable",
         "metrics: ",
         "training.log",
@@ -217,6 +219,19 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
         "metadata survives the update"
     );
     assert!(s.trainq(&["models", "approve", arn]).status.success());
+
+    // `jobs show` says a package's approval as it is now, not as it was registered.
+    let shown: Value =
+        serde_json::from_slice(&s.trainq(&["jobs", "show", &id, "--json"]).stdout).unwrap();
+    let own = shown["model_package_arn"].as_str().unwrap();
+    let registered = shown["model_approval"].as_str().unwrap();
+    assert!(s.trainq(&["models", "reject", own]).status.success());
+    let text = stdout(&s.trainq(&["jobs", "show", &id]));
+    let line = text.lines().find(|l| l.starts_with("model ")).unwrap();
+    assert!(
+        line.contains(&format!(", Rejected; registered {registered})")),
+        "{line}"
+    );
 
     // Costs and status.
     let costs: Value = serde_json::from_slice(

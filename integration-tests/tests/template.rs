@@ -360,3 +360,21 @@ async fn a_stack_whose_timeouts_break_lambdas_rule_fails_to_deploy_saying_why() 
     assert!(stacks.is_err(), "nothing was created: {stacks:?}");
     assert_eq!(w.endpoint.contract_stats().refused, 1);
 }
+
+#[test]
+fn every_alarm_has_a_runbook_section() {
+    let runbook = std::fs::read_to_string(workspace().join("docs/runbook.md")).unwrap();
+    let headings: Vec<&str> = runbook.lines().filter(|l| l.starts_with("### ")).collect();
+    let alarms: Vec<String> = template()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("AlarmName: !Sub \"${StackPrefix}-"))
+        .map(|rest| rest.trim_end_matches('"').to_owned())
+        .collect();
+    assert!(alarms.len() >= 7, "{alarms:?}");
+    for alarm in alarms {
+        assert!(
+            headings.iter().any(|h| h.contains(alarm.as_str())),
+            "docs/runbook.md has no section for the alarm `{alarm}`"
+        );
+    }
+}

@@ -134,6 +134,15 @@ async fn an_alert_the_bus_refuses_is_kept_and_delivered_later_with_its_id() {
     let alerts = w.wait_for_alerts("Training Job Failed", 1).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["detail"]["alert_id"], json!(alert_id.to_string()));
+    // What to do and how to look: the runbook's section and the command that shows it.
+    assert_eq!(
+        alerts[0]["detail"]["runbook"],
+        "docs/runbook.md#training-job-failed"
+    );
+    assert_eq!(
+        alerts[0]["detail"]["command"],
+        json!(format!("trainq jobs show {id}"))
+    );
     let record = w.record(id).await.unwrap();
     assert!(record.outbox.is_empty());
     assert_eq!(record.alerts_pending, None);

@@ -13,6 +13,9 @@ pub struct WatcherConfig {
     pub jobs_table: String,
     /// The alerts bus (`TRAINQ_ALERTS_BUS`).
     pub alerts_bus: String,
+    /// Where alerts' runbook links point (`TRAINQ_RUNBOOK_URL`, default the repository's
+    /// `docs/runbook.md`).
+    pub runbook_url: String,
     /// The requests queue (`TRAINQ_REQUESTS_QUEUE_URL`): retries go back through it.
     pub requests_queue_url: String,
     /// How long a watcher holds the registration of a completed request before another may
@@ -40,6 +43,9 @@ impl WatcherConfig {
             registries: env.registries()?,
             jobs_table: env.required("TRAINQ_JOBS_TABLE")?,
             alerts_bus: env.required("TRAINQ_ALERTS_BUS")?,
+            runbook_url: env
+                .optional("TRAINQ_RUNBOOK_URL")
+                .unwrap_or_else(|| trainq_common::alert::DEFAULT_RUNBOOK.to_owned()),
             requests_queue_url: env.required("TRAINQ_REQUESTS_QUEUE_URL")?,
             registration_lease_s: env.number_in("TRAINQ_REGISTRATION_LEASE_S", 60, 0, 3600)?,
             reconcile_after_s: env.number_in("TRAINQ_RECONCILE_AFTER_S", 900, 0, 86_400)?,

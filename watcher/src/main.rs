@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
     let watcher = Watcher::new(
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.jobs_table),
         SageMakerTraining::new(sagemaker.clone()),
-        EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus),
+        EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&sdk), &config.alerts_bus)
+            .with_runbook(&config.runbook_url),
         SqsRequestQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.requests_queue_url),
         SageMakerModelRegistry::new(sagemaker, artifacts::s3_client(&sdk)),
         DynamoCapacityLedger::new(

@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use trainq_common::ports::JobStore;
 use trainq_common::state::JobState;
-use trainq_common::time_util::to_rfc3339;
+use trainq_common::time_util::{now_epoch_ms, rfc3339_to_epoch_ms, to_rfc3339};
 use trainq_common::{Attempt, JobRecord};
 use trainq_infra::queries::{JobQueries, Narrowing, Selection};
 use uuid::Uuid;
 
 use crate::args::ListArgs;
+use crate::commands::timeline;
 use crate::context::Context;
 use crate::error::{CliError, Status};
 use crate::output::{self, Table, or_dash};
@@ -152,24 +153,37 @@ pub async fn show(ctx: &Context, id: &str, json: bool) -> Result<(), CliError> {
         output::json(&r);
         return Ok(());
     }
-    for line in show_lines(ctx, &r) {
+    // The package's approval as it is now: a person may have approved or rejected it since
+    // the record was written (`trainq models approve`).
+    let approval_now = match &r.model_package_arn {
+        Some(arn) => super::models::describe_package(ctx, arn)
+            .await
+            .ok()
+            .and_then(|p| p.model_approval_status.map(|s| s.as_str().to_owned())),
+        None => None,
+    };
+    for line in show_lines(ctx, &r, approval_now.as_deref()) {
         crate::say!("{line}");
     }
     Ok(())
 }
 
 /// What `trainq jobs show` prints about `r`, line by line (`trainq top` opens a request
-/// with the same lines).
-pub fn show_lines(ctx: &Context, r: &JobRecord) -> Vec<String> {
+/// with the same lines); `approval_now`: the package's approval as SageMaker has it now.
+pub fn show_lines(ctx: &Context, r: &JobRecord, approval_now: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
+    let approval = approval_now.or(r.model_approval.as_deref());
     out.push(format!("request     {}", r.request_id));
-    out.push(format!(
-        "state       {}{}",
-        r.state,
-        r.reason
-            .as_ref()
-            .map_or(String::new(), |why| format!(" — {why}"))
-    ));
+    // A model held by its gate is registered and waits for a person: not an error.
+    let held = r.state == JobState::Registered && approval == Some("PendingManualApproval");
+    out.push(match (&r.reason, held) {
+        (Some(why), true) => format!(
+            "state       Registered, waiting for a person to approve it \
+             (`trainq models approve`): {why}"
+        ),
+        (Some(why), false) => format!("state       {} — {why}", r.state),
+        (None, _) => format!("state       {}", r.state),
+    });
     out.push(format!(
         "who         {} {}/{}",
         or_dash(r.registry),
@@ -223,16 +237,31 @@ pub fn show_lines(ctx: &Context, r: &JobRecord) -> Vec<String> {
         out.push(format!("cancelled   by {who}"));
     }
     for a in &r.attempts {
-        attempt_lines(ctx, a, &mut out);
+        attempt_lines(ctx, r, a, &mut out);
+    }
+    for check in &r.gate_checks {
+        out.push(match check.failure() {
+            None => format!(
+                "gate        `{}` = {} {}: passed",
+                check.metric,
+                or_dash(check.value),
+                check.bound
+            ),
+            Some(why) => format!("gate        {why}"),
+        });
     }
     if let Some(pct) = r.spot_savings_pct {
         out.push(format!("spot        {pct:.0}% of training time not billed"));
     }
     if let Some(arn) = &r.model_package_arn {
+        let changed = match (approval_now, r.model_approval.as_deref()) {
+            (Some(now), Some(then)) if now != then => format!("; registered {then}"),
+            _ => String::new(),
+        };
         out.push(format!(
-            "model       {arn} ({}, {})",
+            "model       {arn} ({}, {}{changed})",
             r.model_group.as_deref().unwrap_or("-"),
-            r.model_approval.as_deref().unwrap_or("-")
+            approval.unwrap_or("-")
         ));
         if let Some(verdict) = &r.compatibility {
             out.push(format!("manifest    {}", verdict.label()));
@@ -245,9 +274,14 @@ pub fn show_lines(ctx: &Context, r: &JobRecord) -> Vec<String> {
     out
 }
 
-fn attempt_lines(ctx: &Context, a: &Attempt, out: &mut Vec<String>) {
+fn attempt_lines(ctx: &Context, r: &JobRecord, a: &Attempt, out: &mut Vec<String>) {
+    let rung = r
+        .request
+        .as_ref()
+        .and_then(|q| timeline::rung_of(q, a))
+        .map_or(String::new(), |n| format!(" ({n})"));
     out.push(format!(
-        "attempt {}   {}  {}{}  {}",
+        "attempt {}   {}  {}{}{rung}  {}",
         a.number,
         a.job_name,
         a.instance_type,
@@ -264,19 +298,22 @@ fn attempt_lines(ctx: &Context, a: &Attempt, out: &mut Vec<String>) {
         a.launched_at.as_deref().unwrap_or("-"),
         a.ended_at.as_deref().unwrap_or("-")
     ));
-    if !a.secondary_history.is_empty() {
-        let steps: Vec<String> = a
-            .secondary_history
-            .iter()
-            .map(|s| match s.start_ms {
-                Some(ms) => format!("{} {}", s.status, clock(ms)),
-                None => s.status.clone(),
-            })
-            .collect();
-        out.push(format!("            {}", steps.join(" → ")));
+    let until = a
+        .ended_at
+        .as_deref()
+        .and_then(rfc3339_to_epoch_ms)
+        .unwrap_or_else(now_epoch_ms);
+    if let Some((bar, legend)) = timeline::bar(&a.secondary_history, until) {
+        out.push(format!("            {bar}"));
+        out.push(format!("            {legend}"));
     }
-    if let Some(why) = &a.failure_reason {
-        out.push(format!("            failure: {why}"));
+    if let Some(first) = a.secondary_history.first().and_then(|s| s.start_ms) {
+        out.push(format!("            first status at {} UTC", clock(first)));
+    }
+    if let Some(why) = timeline::why_ended(a) {
+        let next =
+            timeline::followed_by(&r.attempts, a).map_or(String::new(), |n| format!("; {n}"));
+        out.push(format!("            ended: {why}{next}"));
     }
     if let (Some(b), Some(t)) = (a.billable_s, a.training_s) {
         let saved = a

@@ -11,3 +11,4 @@ pub mod reindex;
 pub mod status;
 pub mod submit;
 pub mod sweep;
+pub mod timeline;

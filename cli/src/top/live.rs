@@ -155,7 +155,7 @@ impl Session {
         };
         match jobs::record(ctx, id).await {
             Ok(r) => {
-                let mut lines: Vec<String> = jobs::show_lines(ctx, &r)
+                let mut lines: Vec<String> = jobs::show_lines(ctx, &r, None)
                     .iter()
                     .flat_map(|l| visible(l).lines().map(str::to_owned).collect::<Vec<_>>())
                     .collect();
