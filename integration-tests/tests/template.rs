@@ -378,3 +378,19 @@ fn every_alarm_has_a_runbook_section() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_over_the_inline_limit_deploys_through_s3() {
+    // The template is near CloudFormation's 51,200-byte `TemplateBody` limit: one that
+    // outgrows it goes by `TemplateURL`, as infra/deploy/deploy.sh sends it to AWS.
+    let w = World::new().await;
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut params = aws_parameters(&prefix, "unused-artifacts");
+    params.insert("Target".into(), "local".into());
+    let padded = format!("{}\n# {}\n", template(), "padding ".repeat(300));
+    assert!(padded.len() > trainq_devstack::stack::INLINE_TEMPLATE_LIMIT);
+    let outputs = trainq_devstack::stack::deploy(&w.sdk, &prefix, &padded, &params)
+        .await
+        .unwrap();
+    assert!(outputs.contains_key("JobsTableName"), "{outputs:?}");
+}
