@@ -113,6 +113,25 @@ pub fn json<T: Serialize>(value: &T) {
     write_out(&text);
 }
 
+/// `text` cut to `width` display columns, with `…` where it was cut.
+pub fn truncate(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
 /// `-` for a missing value.
 pub fn or_dash<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -139,6 +158,13 @@ mod tests {
         t.row(vec!["a".into(), "Registered".into()]);
         t.row(vec!["bbbb".into(), "Failed".into()]);
         assert_eq!(t.render(), "id    state\na     Registered\nbbbb  Failed");
+    }
+
+    #[test]
+    fn long_text_is_cut_to_its_columns_with_an_ellipsis() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("retries exhausted after 4", 10), "retries e…");
+        assert_eq!(truncate("株式会社検査", 7), "株式会…");
     }
 
     #[test]

@@ -36,6 +36,50 @@ pub fn running_stack(config: &DevstackConfig) -> Option<StackConfig> {
     (stack.devstack.as_ref().map(|d| d.pid) == Some(pid)).then_some(stack)
 }
 
+/// The shell environment that points AWS SDKs, the AWS CLI and `trainq` at the running
+/// `stack` (`eval "$(trainq-devstack env)"`): every service through the front door (the
+/// local SageMaker endpoint answers training jobs and forwards the rest to moto, so nothing
+/// reaches moto unchecked), the devstack's own credentials and region, and the stack file.
+pub fn env_exports(stack: &StackConfig, stack_file: &Path) -> String {
+    let front_door = stack
+        .endpoints
+        .get("default")
+        .map_or("http://127.0.0.1:4567", String::as_str);
+    let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+    let mut lines = vec![
+        "# trainq-devstack: the local stack's environment (eval \"$(trainq-devstack env)\")"
+            .to_owned(),
+        format!("export AWS_ENDPOINT_URL={}", quote(front_door)),
+    ];
+    // The AWS CLI v1 ignores AWS_ENDPOINT_URL for some services; the per-service variables
+    // (botocore ≥ 1.31) it reads for each.
+    for service in [
+        "SQS",
+        "DYNAMODB",
+        "SAGEMAKER",
+        "S3",
+        "EVENTBRIDGE",
+        "CLOUDFORMATION",
+        "STS",
+    ] {
+        lines.push(format!(
+            "export AWS_ENDPOINT_URL_{service}={}",
+            quote(front_door)
+        ));
+    }
+    lines.extend([
+        "export AWS_ACCESS_KEY_ID=devstack".to_owned(),
+        "export AWS_SECRET_ACCESS_KEY=devstack".to_owned(),
+        format!("export AWS_REGION={}", quote(&stack.region)),
+        format!("export AWS_DEFAULT_REGION={}", quote(&stack.region)),
+        format!(
+            "export TRAINQ_CONFIG={}",
+            quote(&stack_file.to_string_lossy())
+        ),
+    ]);
+    lines.join("\n") + "\n"
+}
+
 /// Starts the devstack in the background and waits until it is ready.
 pub fn up(config: &DevstackConfig, config_path: &Path) -> Result<StackConfig, String> {
     if let Some(stack) = running_stack(config) {
@@ -120,4 +164,32 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn the_environment_points_everything_at_the_front_door_and_quotes_for_the_shell() {
+        let stack: StackConfig = serde_json::from_value(serde_json::json!({
+            "region": "eu-west-1",
+            "requests_queue_url": "q", "requests_dlq_url": "d", "job_events_queue_url": "e",
+            "jobs_table": "t", "alerts_bus": "b", "alerts_queue_url": "a",
+            "endpoints": {"default": "http://127.0.0.1:4567"},
+        }))
+        .unwrap();
+        let text = env_exports(&stack, Path::new("/tmp/it's here/stack.json"));
+        let vars: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .collect();
+        assert_eq!(vars["AWS_ENDPOINT_URL"], "'http://127.0.0.1:4567'");
+        assert_eq!(vars["AWS_ENDPOINT_URL_SQS"], "'http://127.0.0.1:4567'");
+        assert_eq!(vars["AWS_REGION"], "'eu-west-1'");
+        assert_eq!(vars["TRAINQ_CONFIG"], r"'/tmp/it'\''s here/stack.json'");
+        assert_eq!(vars["AWS_ACCESS_KEY_ID"], "devstack");
+    }
 }

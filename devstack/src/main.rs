@@ -6,6 +6,7 @@
 //! trainq-devstack status  [--config …]                        print the stack file if it is up
 //! trainq-devstack serve   [--config …]                        run in the foreground (what `up` starts)
 //! trainq-devstack demo    [--config …]                        run the demo scenario against it
+//! trainq-devstack env     [--config …]                        print the shell environment for it
 //! trainq-devstack sagemaker --moto-url URL [--port PORT]      the local SageMaker endpoint alone
 //! ```
 
@@ -17,7 +18,7 @@ use trainq_devstack::control;
 use trainq_devstack::sagemaker::{LocalSageMaker, bind_loopback};
 use trainq_devstack::serve::Devstack;
 
-const USAGE: &str = "usage: trainq-devstack up|down|status|serve|demo [--config FILE]\n       trainq-devstack sagemaker --moto-url URL [--port PORT]";
+const USAGE: &str = "usage: trainq-devstack up|down|status|serve|demo|env [--config FILE]\n       trainq-devstack sagemaker --moto-url URL [--port PORT]";
 const DEFAULT_CONFIG: &str = "devstack/devstack.json";
 
 #[tokio::main]
@@ -81,6 +82,14 @@ async fn main() -> ExitCode {
             None => {
                 println!("devstack is not running");
                 ExitCode::from(3)
+            }
+        },
+        Some("env") => match control::running_stack(&config) {
+            None => fail("the devstack is not running: `make devstack` first"),
+            Some(stack) => {
+                let file = std::path::absolute(config.stack_file()).unwrap_or(config.stack_file());
+                print!("{}", control::env_exports(&stack, &file));
+                ExitCode::SUCCESS
             }
         },
         Some("serve") => serve(&config).await,

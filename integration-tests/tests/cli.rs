@@ -95,6 +95,15 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&id.as_str()) && ids.contains(&taken.to_string().as_str()));
+    // Rows, not records: bodies and histories are `jobs show`'s.
+    let row = &listed[0];
+    assert!(
+        row["attempts"].is_number() && row["job_name"].is_string(),
+        "{row}"
+    );
+    for heavy in ["request", "raw_body", "refusals", "outbox"] {
+        assert!(row.get(heavy).is_none(), "{heavy} in {row}");
+    }
     let show = stdout(&s.trainq(&["jobs", "show", &id]));
     for part in [
         "attempt 1",
@@ -150,6 +159,16 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     // The README's lineage example request is valid on the local stack as written.
     let example = workspace().join("docs/examples/shift-request.json");
     let dry = s.trainq(&["submit", example.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    // So is the README's sample request (its first JSON block), bucket and all.
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let sample = readme
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let sample = s.write("readme-sample.json", &serde_json::from_str(sample).unwrap());
+    let dry = s.trainq(&["submit", &sample, "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     let nothing = s.trainq(&["lineage", "not-a-link"]);
     assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));

@@ -64,7 +64,7 @@ pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliEr
     }
     let rows = listing.records;
     if json {
-        output::json(&rows);
+        output::json(&rows.iter().map(ListRow::of).collect::<Vec<_>>());
         return Ok(());
     }
     let mut table = Table::new(&[
@@ -76,6 +76,7 @@ pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliEr
         "attempts",
         "instance",
         "created",
+        "reason",
     ]);
     for r in &rows {
         let last = r.current_attempt();
@@ -92,6 +93,8 @@ pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliEr
             r.attempts.len().to_string(),
             or_dash(last.map(|a| a.instance_type.as_str())),
             r.created_at.clone(),
+            // The whole reason is `jobs show`'s: a table row stays one line.
+            output::truncate(r.reason.as_deref().unwrap_or(""), REASON_WIDTH),
         ]);
     }
     if table.is_empty() {
@@ -100,6 +103,51 @@ pub async fn list(ctx: &Context, args: ListArgs, json: bool) -> Result<(), CliEr
         crate::say!("{}", table.render());
     }
     Ok(())
+}
+
+/// Display columns of the reason in `jobs list`'s table.
+const REASON_WIDTH: usize = 60;
+
+/// A row of `jobs list --json` (version 1 of its field list, README "Operations"): what
+/// the table shows, and the ids to follow; bodies, histories and outboxes are `jobs show`'s.
+#[derive(Debug, serde::Serialize)]
+pub struct ListRow<'a> {
+    request_id: String,
+    state: JobState,
+    reason: Option<&'a str>,
+    registry: Option<String>,
+    customer: Option<&'a str>,
+    project: Option<&'a str>,
+    experiment_id: Option<&'a str>,
+    attempts: usize,
+    job_name: Option<&'a str>,
+    instance_type: Option<&'a str>,
+    spot: Option<bool>,
+    model_package_arn: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+impl<'a> ListRow<'a> {
+    fn of(r: &'a JobRecord) -> Self {
+        let last = r.current_attempt();
+        Self {
+            request_id: r.request_id.to_string(),
+            state: r.state,
+            reason: r.reason.as_deref(),
+            registry: r.registry.map(|k| k.as_str().to_owned()),
+            customer: r.customer.as_deref(),
+            project: r.project.as_deref(),
+            experiment_id: r.experiment_id.as_deref(),
+            attempts: r.attempts.len(),
+            job_name: last.map(|a| a.job_name.as_str()),
+            instance_type: last.map(|a| a.instance_type.as_str()),
+            spot: last.map(|a| a.spot),
+            model_package_arn: r.model_package_arn.as_deref(),
+            created_at: &r.created_at,
+            updated_at: &r.updated_at,
+        }
+    }
 }
 
 /// The index a listing reads: the most selective its arguments allow.
