@@ -393,4 +393,15 @@ async fn a_template_over_the_inline_limit_deploys_through_s3() {
         .await
         .unwrap();
     assert!(outputs.contains_key("JobsTableName"), "{outputs:?}");
+    // Its parameters are still checked against it, as CloudFormation reads it from S3.
+    w.allow_contract_refusals();
+    params.insert("DispatcherTimeout".into(), "45".into());
+    let other = format!("{prefix}b");
+    let e = trainq_devstack::stack::deploy(&w.sdk, &other, &padded, &params)
+        .await
+        .expect_err("a timeout outside the allowed values is refused");
+    assert!(
+        e.contains("Parameter 'DispatcherTimeout' failed to satisfy constraint"),
+        "{e}"
+    );
 }

@@ -3,7 +3,8 @@
 //! unknown parameters, missing values, `Type: Number`, `AllowedValues`, `AllowedPattern`,
 //! `MinValue`/`MaxValue`, `MinLength`/`MaxLength`, with the template's `ConstraintDescription`
 //! as the message where it has one; and the capabilities a template with IAM resources needs.
-//! The template is read from `TemplateBody` (JSON or YAML); a template given by URL is not read.
+//! The template is read from `TemplateBody` (JSON or YAML), or, for one given by URL, from
+//! what the front door fetched from that URL (moto's S3).
 
 use std::collections::BTreeMap;
 
@@ -16,12 +17,16 @@ use super::pattern;
 /// The operations whose parameters CloudFormation checks against the template.
 const WITH_PARAMETERS: &[&str] = &["CreateStack", "UpdateStack", "CreateChangeSet"];
 
-/// What CloudFormation refuses in `operation`'s `input`, if anything.
-pub fn check(operation: &str, input: &Value) -> Option<LimitBroken> {
+/// What CloudFormation refuses in `operation`'s `input`, if anything; `fetched`: the
+/// template of a call that named it by `TemplateURL`.
+pub fn check(operation: &str, input: &Value, fetched: Option<&str>) -> Option<LimitBroken> {
     if !WITH_PARAMETERS.contains(&operation) {
         return None;
     }
-    let body = input.get("TemplateBody")?.as_str()?;
+    let body = match input.get("TemplateBody").and_then(Value::as_str) {
+        Some(body) => body,
+        None => fetched?,
+    };
     let template = match read_template(body) {
         Ok(t) => t,
         Err(e) => return Some(refusal(format!("Template format error: {e}"))),
@@ -299,15 +304,15 @@ Resources:
             "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: r\n";
         let input =
             |caps: Value| json!({"StackName": "s", "TemplateBody": template, "Capabilities": caps});
-        let broken = check("CreateStack", &input(json!([]))).unwrap();
+        let broken = check("CreateStack", &input(json!([])), None).unwrap();
         assert_eq!(broken.code, "InsufficientCapabilitiesException");
         assert_eq!(
             broken.message,
             "Requires capabilities : [CAPABILITY_NAMED_IAM]"
         );
-        assert!(check("CreateStack", &input(json!(["CAPABILITY_IAM"]))).is_some());
+        assert!(check("CreateStack", &input(json!(["CAPABILITY_IAM"])), None).is_some());
         assert_eq!(
-            check("CreateStack", &input(json!(["CAPABILITY_NAMED_IAM"]))),
+            check("CreateStack", &input(json!(["CAPABILITY_NAMED_IAM"])), None),
             None
         );
     }
@@ -315,13 +320,14 @@ Resources:
     #[test]
     fn values_within_the_templates_constraints_pass() {
         assert_eq!(
-            check("CreateStack", &create(json!([p("Count", "3")]))),
+            check("CreateStack", &create(json!([p("Count", "3")])), None),
             None
         );
         assert_eq!(
             check(
                 "CreateChangeSet",
-                &create(json!([p("Count", "10"), p("Timeout", "120")]))
+                &create(json!([p("Count", "10"), p("Timeout", "120")])),
+                None
             ),
             None
         );
@@ -353,8 +359,8 @@ Resources:
             ),
         ];
         for (params, message) in cases {
-            let broken =
-                check("UpdateStack", &create(params.clone())).unwrap_or_else(|| panic!("{params}"));
+            let broken = check("UpdateStack", &create(params.clone()), None)
+                .unwrap_or_else(|| panic!("{params}"));
             assert_eq!(broken.code, "ValidationError");
             assert!(
                 broken.message.starts_with(message),
@@ -362,5 +368,17 @@ Resources:
                 broken.message
             );
         }
+    }
+
+    #[test]
+    fn a_template_given_by_url_is_checked_as_fetched() {
+        let by_url = json!({"StackName": "s", "TemplateURL": "https://b.s3.eu-west-1.amazonaws.com/t.yaml",
+            "Parameters": [p("Count", "11")]});
+        assert!(check("CreateStack", &by_url, Some(TEMPLATE)).is_some());
+        assert_eq!(
+            check("CreateStack", &by_url, None),
+            None,
+            "nothing fetched: unchecked"
+        );
     }
 }

@@ -116,12 +116,35 @@ impl Contract {
 
     /// Checks one HTTP request (its headers and body) against AWS's contract.
     pub fn check(&self, headers: &HeaderMap, body: &[u8]) -> Verdict {
+        self.check_with_template(headers, body, None)
+    }
+
+    /// The `TemplateURL` of a CloudFormation call that names its template by URL only: the
+    /// caller fetches it (from moto's S3) so [`check_with_template`](Self::check_with_template)
+    /// can check the parameters against it, as CloudFormation does.
+    pub fn template_url(&self, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+        let Route::Query { model } = self.route(headers) else {
+            return None;
+        };
+        let request = query::QueryRequest::parse(body)?;
+        (model.name == "cloudformation" && request.param("TemplateBody").is_none())
+            .then(|| request.param("TemplateURL").map(str::to_owned))
+            .flatten()
+    }
+
+    /// [`check`](Self::check), with the template a CloudFormation call named by URL.
+    pub fn check_with_template(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        template: Option<&str>,
+    ) -> Verdict {
         let caller = Caller::of(headers, &self.identities);
         match self.route(headers) {
             Route::Json { prefix, operation } => {
                 self.check_json(&prefix, &operation, body, &caller)
             }
-            Route::Query { model } => self.check_query(&model, body, &caller),
+            Route::Query { model } => self.check_query(&model, body, &caller, template),
             Route::Other { service } => {
                 self.count_unchecked(&service);
                 Verdict::Unchecked
@@ -211,10 +234,16 @@ impl Contract {
                 }
             }
         };
-        self.check_input(&model, operation, &input, caller)
+        self.check_input(&model, operation, &input, caller, None)
     }
 
-    fn check_query(&self, model: &ServiceModel, body: &[u8], caller: &Caller) -> Verdict {
+    fn check_query(
+        &self,
+        model: &ServiceModel,
+        body: &[u8],
+        caller: &Caller,
+        template: Option<&str>,
+    ) -> Verdict {
         let Some(request) = query::QueryRequest::parse(body) else {
             self.count_unchecked(&format!("{} (query without an Action)", model.name));
             return Verdict::Unchecked;
@@ -242,7 +271,7 @@ impl Contract {
             return Verdict::Unchecked;
         }
         let input = request.input(model);
-        self.check_input(model, &request.action, &input, caller)
+        self.check_input(model, &request.action, &input, caller, template)
     }
 
     /// The model's rules, then AWS's documented ones, then the caller's permissions, for a
@@ -253,6 +282,7 @@ impl Contract {
         operation: &str,
         input: &Value,
         caller: &Caller,
+        template: Option<&str>,
     ) -> Verdict {
         let service = model.name.as_str();
         let findings = shapes::check_input(model, operation, input);
@@ -264,7 +294,7 @@ impl Contract {
             }
         }
         let documented = || match service {
-            "cloudformation" => cloudformation::check(operation, input),
+            "cloudformation" => cloudformation::check(operation, input, template),
             _ => limits::check(service, operation, input),
         };
         let refusal = if model.protocol == "query" {

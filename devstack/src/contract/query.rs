@@ -32,6 +32,11 @@ impl QueryRequest {
         })
     }
 
+    /// A top-level parameter as sent (`TemplateURL`).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
     /// The parameters as a JSON value of the operation's input shape.
     pub fn input(&self, model: &ServiceModel) -> Value {
         let mut tree = Node::default();

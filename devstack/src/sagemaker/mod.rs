@@ -250,13 +250,37 @@ async fn stats(State(ep): State<Arc<Endpoint>>) -> Response {
     axum::Json(stats).into_response()
 }
 
+/// `s3://bucket/key` of an S3 object URL in either style AWS documents:
+/// `https://bucket.s3.region.amazonaws.com/key` or `https://s3.region.amazonaws.com/bucket/key`.
+fn s3_uri_of(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    if host.starts_with("s3.") || host.starts_with("s3-") {
+        return Some(format!("s3://{path}"));
+    }
+    let (bucket, _) = host.split_once(".s3")?;
+    Some(format!("s3://{bucket}/{path}"))
+}
+
 /// Answers training-job operations here and forwards the rest to moto.
 async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
         return ApiError::validation("request body too large or unreadable").into_response();
     };
-    if let Verdict::Refused(refusal) = ep.contract.check(&parts.headers, &body) {
+    // CloudFormation reads a template given by URL from S3 before it checks the parameters:
+    // so does the front door, from moto's S3.
+    let template = match ep.contract.template_url(&parts.headers, &body) {
+        Some(url) => match s3_uri_of(&url) {
+            Some(uri) => ep.artifacts.get_text(&uri).await.ok(),
+            None => None,
+        },
+        None => None,
+    };
+    let verdict = ep
+        .contract
+        .check_with_template(&parts.headers, &body, template.as_deref());
+    if let Verdict::Refused(refusal) = verdict {
         return refusal.into_response();
     }
     if caller_identity::is_get_caller_identity(&parts.headers, &body)
@@ -445,4 +469,21 @@ fn handle_local(
 /// Binds a loopback listener on `port` (0 for any free port).
 pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn s3_object_urls_of_both_styles_name_their_object() {
+        let uri = super::s3_uri_of;
+        assert_eq!(
+            uri("https://t1-templates.s3.eu-west-1.amazonaws.com/t1/template.yaml").as_deref(),
+            Some("s3://t1-templates/t1/template.yaml")
+        );
+        assert_eq!(
+            uri("https://s3.eu-west-1.amazonaws.com/b/k.yaml").as_deref(),
+            Some("s3://b/k.yaml")
+        );
+        assert_eq!(uri("http://elsewhere/x"), None);
+    }
 }

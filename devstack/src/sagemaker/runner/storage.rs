@@ -102,6 +102,25 @@ impl Storage {
         }
     }
 
+    /// The object at `uri`, as text.
+    pub(in crate::sagemaker) async fn get_text(&self, uri: &str) -> Result<String, StorageError> {
+        let (bucket, key) = split(uri)?;
+        let bytes = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| format!("cannot read {uri}: {}", describe(&e)))?
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("cannot read {uri}: {e}"))?
+            .into_bytes();
+        String::from_utf8(bytes.to_vec()).map_err(|e| format!("{uri}: {e}"))
+    }
+
     /// Uploads `bytes` to `uri`.
     pub(in crate::sagemaker) async fn put(
         &self,
