@@ -8,6 +8,31 @@ use crate::record::Attempt;
 /// The CloudWatch namespace of every trainq metric.
 pub const NAMESPACE: &str = "trainq";
 
+/// The `Cause` dimension of `Retried`: a system failure's kind, or `user_failure` (a request
+/// that asked to retry its own failures).
+pub fn retry_cause(system: Option<crate::failure::SystemFailure>) -> &'static str {
+    use crate::failure::SystemFailure as F;
+    match system {
+        Some(F::SpotCapacityLost) => "spot_capacity_lost",
+        Some(F::InsufficientCapacity) => "insufficient_capacity",
+        Some(F::Quota) => "quota",
+        Some(F::Internal) => "internal_error",
+        None => "user_failure",
+    }
+}
+
+/// Every value of `Retried`'s `Cause` dimension.
+pub const RETRY_CAUSES: [&str; 5] = [
+    "spot_capacity_lost",
+    "insufficient_capacity",
+    "quota",
+    "internal_error",
+    "user_failure",
+];
+
+/// The `Function` dimension of `ColdStart`.
+pub const FUNCTIONS: [&str; 2] = ["dispatcher", "watcher"];
+
 /// The `Registry` dimension of metrics that belong to no registry (events of foreign jobs).
 pub const NO_REGISTRY: &str = "none";
 
@@ -33,6 +58,56 @@ pub enum Metric {
     IgnoredEvents,
     /// Records the reconcile schedule found stale and healed (count).
     Reconciled,
+    /// A valid request was recorded (count).
+    Received,
+    /// A request was rejected for good (count).
+    Rejected,
+    /// A request's round of admission left it waiting for capacity (count).
+    Queued,
+    /// A retry by its cause (count; dimensions `Registry`, `Cause`).
+    RetriedByCause,
+    /// An alert was delivered (count; dimension `Kind`, its detail-type).
+    Alerts,
+    /// A function's process started (count; dimension `Function`).
+    ColdStart,
+    /// Instances a pool holds, at the reconcile (dimension `Pool`).
+    PoolInUse,
+    /// A pool's limit now, at the reconcile (dimension `Pool`).
+    PoolLimit,
+}
+
+impl Metric {
+    /// Every metric trainq emits.
+    pub const ALL: [Metric; 17] = [
+        Self::Launched,
+        Self::Completed,
+        Self::Failed,
+        Self::Retried,
+        Self::Registered,
+        Self::SpotSavings,
+        Self::EnqueueToLaunch,
+        Self::IgnoredEvents,
+        Self::Reconciled,
+        Self::Received,
+        Self::Rejected,
+        Self::Queued,
+        Self::RetriedByCause,
+        Self::Alerts,
+        Self::ColdStart,
+        Self::PoolInUse,
+        Self::PoolLimit,
+    ];
+
+    /// The dimensions it is emitted with (every line of it carries exactly these).
+    pub fn dimensions(self) -> &'static [&'static str] {
+        match self {
+            Self::RetriedByCause => &["Registry", "Cause"],
+            Self::Alerts => &["Kind"],
+            Self::ColdStart => &["Function"],
+            Self::PoolInUse | Self::PoolLimit => &["Pool"],
+            _ => &["Registry"],
+        }
+    }
 }
 
 impl Metric {
@@ -48,12 +123,39 @@ impl Metric {
             Self::EnqueueToLaunch => ("EnqueueToLaunchSeconds", "Seconds"),
             Self::IgnoredEvents => ("IgnoredEvents", "Count"),
             Self::Reconciled => ("Reconciled", "Count"),
+            Self::Received => ("Received", "Count"),
+            Self::Rejected => ("Rejected", "Count"),
+            Self::Queued => ("Queued", "Count"),
+            // The same name as `Retried`, under more dimensions: CloudWatch keeps a metric per
+            // dimension set, so the registry's total and its split by cause both exist.
+            Self::RetriedByCause => ("Retried", "Count"),
+            Self::Alerts => ("Alerts", "Count"),
+            Self::ColdStart => ("ColdStart", "Count"),
+            Self::PoolInUse => ("PoolInUse", "Count"),
+            Self::PoolLimit => ("PoolLimit", "Count"),
         }
     }
 }
 
 /// One EMF line with `values`, dimensioned by `registry` (production/research).
 pub fn emf_line(timestamp_ms: i64, registry: &str, values: &[(Metric, f64)]) -> String {
+    emf_line_with(timestamp_ms, &[("Registry", registry)], values)
+}
+
+/// One EMF line with `values` under `dimensions` (name, value), which must be each metric's
+/// declared [`Metric::dimensions`].
+pub fn emf_line_with(
+    timestamp_ms: i64,
+    dimensions: &[(&str, &str)],
+    values: &[(Metric, f64)],
+) -> String {
+    let names: Vec<&str> = dimensions.iter().map(|(n, _)| *n).collect();
+    debug_assert!(
+        values
+            .iter()
+            .all(|(m, _)| m.dimensions() == names.as_slice()),
+        "{values:?} are not declared with the dimensions {names:?}"
+    );
     let definitions: Vec<Value> = values
         .iter()
         .map(|(m, _)| {
@@ -66,10 +168,12 @@ pub fn emf_line(timestamp_ms: i64, registry: &str, values: &[(Metric, f64)]) -> 
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Registry"]], "Metrics": definitions}]
+            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [names], "Metrics": definitions}]
         }),
     );
-    line.insert("Registry".into(), json!(registry));
+    for (name, value) in dimensions {
+        line.insert((*name).into(), json!(value));
+    }
     for (m, v) in values {
         line.insert(m.name_and_unit().0.into(), json!(v));
     }
@@ -78,9 +182,14 @@ pub fn emf_line(timestamp_ms: i64, registry: &str, values: &[(Metric, f64)]) -> 
 
 /// Writes one EMF line to stdout, where the Lambda runtime hands it to CloudWatch Logs.
 pub fn emit(registry: &str, values: &[(Metric, f64)]) {
+    emit_with(&[("Registry", registry)], values);
+}
+
+/// [`emit`] under other dimensions (see [`emf_line_with`]).
+pub fn emit_with(dimensions: &[(&str, &str)], values: &[(Metric, f64)]) {
     println!(
         "{}",
-        emf_line(crate::time_util::now_epoch_ms(), registry, values)
+        emf_line_with(crate::time_util::now_epoch_ms(), dimensions, values)
     );
 }
 

@@ -114,7 +114,10 @@ pub async fn deliver<S: JobStore, A: AlertSink>(
             continue;
         };
         match sink.send(&alert).await {
-            Ok(()) => sent.push(id),
+            Ok(()) => {
+                delivered(&alert);
+                sent.push(id);
+            }
             Err(e) => {
                 refused = Some(e);
                 break; // in order: the next delivery starts here
@@ -175,7 +178,17 @@ pub async fn stage_and_deliver<S: JobStore, A: AlertSink>(
         }
     }
     // No record to keep it in (or it kept changing): send it as it is, once.
-    sink.send(&alert).await
+    sink.send(&alert).await?;
+    delivered(&alert);
+    Ok(())
+}
+
+/// Counts a delivered alert by its kind (the dashboard's "alerts by kind").
+fn delivered(alert: &Alert) {
+    crate::metrics::emit_with(
+        &[("Kind", alert.kind.detail_type())],
+        &[(crate::metrics::Metric::Alerts, 1.0)],
+    );
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use aws_lambda_events::event::sqs::SqsMessage;
 use futures::future::join_all;
 use tracing::{Instrument, Span, info_span, warn};
+use trainq_common::metrics::{self, Metric};
 use trainq_common::naming::request_id_for_message;
 use trainq_common::ports::{AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService};
 use trainq_common::relaunch::is_wake;
@@ -23,8 +24,8 @@ use crate::{Dispatcher, Outcome, sender_of};
 enum Step {
     /// Nothing more to do for it.
     Done(Outcome),
-    /// Its request waits at this place; the round decides.
-    Waiting(Uuid, Place),
+    /// Its request (of this registry) waits at this place; the round decides.
+    Waiting(Uuid, Place, &'static str),
     /// A wake-up: it asked for the round.
     Wake,
 }
@@ -100,13 +101,16 @@ where
         );
         let step = async {
             match checked {
-                Ok(valid) => match self.enqueue(valid, message).await {
-                    Ok((id, job_name, place)) => {
-                        Span::current().record("job_name", job_name.as_str());
-                        Step::Waiting(id, place)
+                Ok(valid) => {
+                    let registry = valid.request.registry.as_str();
+                    match self.enqueue(valid, message).await {
+                        Ok((id, job_name, place)) => {
+                            Span::current().record("job_name", job_name.as_str());
+                            Step::Waiting(id, place, registry)
+                        }
+                        Err(outcome) => Step::Done(outcome),
                     }
-                    Err(outcome) => Step::Done(outcome),
-                },
+                }
                 Err(error) => Step::Done(self.reject(request_id, body, error, message).await),
             }
         }
@@ -117,10 +121,10 @@ where
 
     /// What the round did for one message.
     async fn settle(&self, message: &SqsMessage, step: Step, round: &Round) -> Outcome {
-        let request_id = match step {
+        let (request_id, registry) = match step {
             Step::Done(outcome) => return outcome,
             Step::Wake => return Outcome::Admitted(round.launched.len()),
-            Step::Waiting(id, _) => id,
+            Step::Waiting(id, _, registry) => (id, registry),
         };
         if let Some(job_name) = round.launched_job(request_id) {
             return Outcome::Launched {
@@ -136,7 +140,10 @@ where
             // to run another round.
             Some(Stop::Throttled(cause)) => self.delay(message, cause.clone()).await,
             Some(Stop::Failed(cause)) => Outcome::Retry(cause.clone()),
-            Some(Stop::MoreToAdmit) | None => Outcome::Queued,
+            Some(Stop::MoreToAdmit) | None => {
+                metrics::emit(registry, &[(Metric::Queued, 1.0)]);
+                Outcome::Queued
+            }
         }
     }
 
@@ -151,7 +158,7 @@ where
         let live: Vec<(Uuid, Place)> = taken
             .iter()
             .filter_map(|(_, step)| match step {
-                Step::Waiting(id, place) => Some((*id, place.clone())),
+                Step::Waiting(id, place, _) => Some((*id, place.clone())),
                 _ => None,
             })
             .collect();

@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use tracing::warn;
 use trainq_common::alert::{Alert, AlertKind};
 use trainq_common::launch::Rung;
+use trainq_common::metrics::{self, Metric};
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService, Write,
 };
@@ -104,7 +105,11 @@ where
             .enqueue(place)
             .map_err(|e| Outcome::Retry(ServiceError::Permanent(e.to_string())))?;
         let existing = match self.store.put_new(&record).await {
-            Ok(Write::Written) => return waiting(&record),
+            Ok(Write::Written) => {
+                let registry = valid.request.registry.as_str();
+                metrics::emit(registry, &[(Metric::Received, 1.0)]);
+                return waiting(&record);
+            }
             Ok(Write::Conflict(Some(existing))) => *existing,
             Ok(Write::Conflict(None)) => {
                 return Err(Outcome::Retry(ServiceError::Transient(

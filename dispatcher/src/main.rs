@@ -12,6 +12,11 @@ use trainq_infra::{
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
+    // One per process: the dashboard's cold starts.
+    trainq_common::metrics::emit_with(
+        &[("Function", "dispatcher")],
+        &[(trainq_common::metrics::Metric::ColdStart, 1.0)],
+    );
     // Fail fast at cold start, naming the variable, rather than on the first message.
     let config = DispatcherConfig::from_env(&Env::process())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;

@@ -5,6 +5,7 @@
 use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::Value;
 use trainq_common::alert::{Alert, AlertKind};
+use trainq_common::metrics::{self, Metric, NO_REGISTRY};
 use trainq_common::ports::{
     AlertSink, CapacityLedger, JobStore, RequestQueue, TrainingService, Write,
 };
@@ -48,7 +49,10 @@ where
         record.stage_alert(alert);
 
         match self.store.put_new(&record).await {
-            Ok(Write::Written) => {}
+            Ok(Write::Written) => {
+                let registry = record.registry.map_or(NO_REGISTRY, |r| r.as_str());
+                metrics::emit(registry, &[(Metric::Rejected, 1.0)]);
+            }
             Ok(Write::Conflict(Some(existing)))
                 if existing.state == JobState::Rejected
                     && existing.message_id == record.message_id =>

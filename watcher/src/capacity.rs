@@ -13,6 +13,7 @@ use trainq_common::relaunch::WAKE_BODY;
 /// How long a rung doorbell silences further wake-ups: after it, a freed slot rings again
 /// (the first wake-up may have been lost, or may still wait behind a deep queue).
 const DOORBELL_STALE_MS: i64 = 60_000;
+use trainq_common::metrics::{self, Metric};
 use trainq_common::scheduling::Pool;
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_ms, now_epoch_s, rfc3339_to_epoch_ms};
@@ -130,7 +131,18 @@ where
                 }
             }
             let limit = self.config.scheduler.limit(&pool);
-            if book.pressure_since_ms.is_some() && book.capacity(limit, now_epoch_ms()).free() > 0 {
+            let capacity = book.capacity(limit, now_epoch_ms());
+            if !pool.is_account() {
+                // The dashboard's utilisation against the quota, once per reconcile.
+                metrics::emit_with(
+                    &[("Pool", &pool.to_string())],
+                    &[
+                        (Metric::PoolInUse, f64::from(book.used)),
+                        (Metric::PoolLimit, f64::from(capacity.limit)),
+                    ],
+                );
+            }
+            if book.pressure_since_ms.is_some() && capacity.free() > 0 {
                 self.ledger.end_pressure(&pool).await?;
             }
         }

@@ -292,6 +292,9 @@ where
         retry: Option<(Cause, RetryStep)>,
     ) -> Result<(), ServiceError> {
         notify::state_metrics(before, &record);
+        if let Some((cause, RetryStep::Planned { .. })) = &retry {
+            notify::retry_metric(&record, cause);
+        }
         match retry {
             Some((_, RetryStep::Planned { .. })) => self.enqueue_launch(&record).await,
             None if record.state == JobState::Completed && before != JobState::Completed => {

@@ -15,6 +15,11 @@ use trainq_watcher::{Invocation, Watcher, WatcherConfig};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
+    // One per process: the dashboard's cold starts.
+    trainq_common::metrics::emit_with(
+        &[("Function", "watcher")],
+        &[(trainq_common::metrics::Metric::ColdStart, 1.0)],
+    );
     let config = WatcherConfig::from_env(&Env::process())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let sdk = aws::load_from_env().await;

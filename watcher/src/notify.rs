@@ -30,6 +30,14 @@ pub(crate) fn state_metrics(before: JobState, record: &JobRecord) {
     metrics::emit(registry(record), &values);
 }
 
+/// Counts a planned retry by its cause (the dashboard's "retries by cause").
+pub(crate) fn retry_metric(record: &JobRecord, cause: &Cause) {
+    metrics::emit_with(
+        &[("Registry", registry(record)), ("Cause", cause.label())],
+        &[(Metric::RetriedByCause, 1.0)],
+    );
+}
+
 /// The alerts a written change causes (staged in the record's outbox with the change): a
 /// retry after lost capacity, a spent budget, a failure that is not retried.
 pub(crate) fn alerts_for(

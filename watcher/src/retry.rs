@@ -23,6 +23,14 @@ pub(crate) enum Cause {
 }
 
 impl Cause {
+    /// Its name as a metric dimension.
+    pub(crate) fn label(&self) -> &'static str {
+        trainq_common::metrics::retry_cause(match self {
+            Self::System(failure) => Some(*failure),
+            Self::User => None,
+        })
+    }
+
     /// The cause of a retry for an event's effect, if the effect ended an attempt in a way
     /// that may be retried.
     pub(crate) fn of(effect: &Effect) -> Option<Self> {
