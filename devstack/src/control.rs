@@ -51,22 +51,6 @@ pub fn env_exports(stack: &StackConfig, stack_file: &Path) -> String {
             .to_owned(),
         format!("export AWS_ENDPOINT_URL={}", quote(front_door)),
     ];
-    // The AWS CLI v1 ignores AWS_ENDPOINT_URL for some services; the per-service variables
-    // (botocore ≥ 1.31) it reads for each.
-    for service in [
-        "SQS",
-        "DYNAMODB",
-        "SAGEMAKER",
-        "S3",
-        "EVENTBRIDGE",
-        "CLOUDFORMATION",
-        "STS",
-    ] {
-        lines.push(format!(
-            "export AWS_ENDPOINT_URL_{service}={}",
-            quote(front_door)
-        ));
-    }
     lines.extend([
         "export AWS_ACCESS_KEY_ID=devstack".to_owned(),
         "export AWS_SECRET_ACCESS_KEY=devstack".to_owned(),
@@ -187,7 +171,6 @@ mod tests {
             .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
             .collect();
         assert_eq!(vars["AWS_ENDPOINT_URL"], "'http://127.0.0.1:4567'");
-        assert_eq!(vars["AWS_ENDPOINT_URL_SQS"], "'http://127.0.0.1:4567'");
         assert_eq!(vars["AWS_REGION"], "'eu-west-1'");
         assert_eq!(vars["TRAINQ_CONFIG"], r"'/tmp/it'\''s here/stack.json'");
         assert_eq!(vars["AWS_ACCESS_KEY_ID"], "devstack");

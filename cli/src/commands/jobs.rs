@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use trainq_common::approval::CheckKind;
 use trainq_common::ports::JobStore;
 use trainq_common::state::JobState;
 use trainq_common::time_util::{now_epoch_ms, rfc3339_to_epoch_ms, to_rfc3339};
@@ -288,14 +289,19 @@ pub fn show_lines(ctx: &Context, r: &JobRecord, approval_now: Option<&str>) -> V
         attempt_lines(ctx, r, a, &mut out);
     }
     for check in &r.gate_checks {
+        let whose = match check.check {
+            CheckKind::Policy => "the policy's gate",
+            CheckKind::Request => "the request's gate",
+            CheckKind::Champion => "against the model in service",
+        };
         out.push(match check.failure() {
             None => format!(
-                "gate        `{}` = {} {}: passed",
+                "checked     {whose}: `{}` = {} {}, passed",
                 check.metric,
                 or_dash(check.value),
                 check.bound
             ),
-            Some(why) => format!("gate        {why}"),
+            Some(why) => format!("checked     {whose}: {why}"),
         });
     }
     if let Some(pct) = r.spot_savings_pct {

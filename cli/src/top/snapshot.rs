@@ -158,9 +158,8 @@ impl Default for StuckAfter {
 const RUNNING_ROWS: usize = 15;
 /// Stuck requests listed per state.
 const STUCK_PER_STATE: usize = 5;
-/// Alerts read per state that raises them.
-const ALERTS_PER_STATE: usize = 5;
-/// Alerts shown.
+/// Alerts shown: the newest of each state that raises them are read, so the newest
+/// `ALERTS` of all are exact.
 const ALERTS: usize = 8;
 /// Most index entries and records a listing of one section reads.
 const BUDGET: usize = 400;
@@ -357,7 +356,7 @@ async fn alerts(queries: &JobQueries, narrowing: &Narrowing) -> Result<Vec<Alert
     ] {
         let selection = Selection::State(state, narrowing.clone());
         let records = queries
-            .select(&selection, None, ALERTS_PER_STATE, Some(BUDGET), |_| true)
+            .select(&selection, None, ALERTS, Some(BUDGET), |_| true)
             .await?
             .records;
         out.extend(records.iter().filter_map(alert_of));

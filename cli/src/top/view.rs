@@ -343,10 +343,13 @@ fn alert_list(snap: &Snapshot, look: Look) -> Paragraph<'static> {
             };
             // The time of day is enough at a glance; `jobs show` has the rest.
             let at = a.at.get(11..19).unwrap_or(&a.at).to_owned();
+            // The request's short id, when the alert is about one (a pool's is not).
+            let id: String = a.request_id.chars().take(8).chain([' ']).collect();
+            let id = if a.request_id.is_empty() { "" } else { &id };
             Line::from(vec![
                 Span::raw(format!("{at} ")),
                 Span::styled(format!("{} ", a.kind), style(look, colour)),
-                Span::raw(format!("{} {}", a.about, a.reason)),
+                Span::raw(format!("{id}{} {}", a.about, a.reason)),
             ])
         })
         .collect();
