@@ -42,11 +42,12 @@ async fn an_attempt_refused_for_capacity_shows_no_billing_model_or_log() {
     );
     assert!(launched <= ended, "launched {launched}, ended {ended}");
     let text = stdout(&s.trainq(&["jobs", "show", &id]));
+    // Each attempt's section starts a line `attempt N …` (an earlier one names the next).
     let first = text
-        .split("attempt 2")
+        .split("\nattempt 2 ")
         .next()
         .unwrap()
-        .split("attempt 1")
+        .split("\nattempt 1 ")
         .nth(1)
         .unwrap();
     assert!(
@@ -54,7 +55,7 @@ async fn an_attempt_refused_for_capacity_shows_no_billing_model_or_log() {
         "no log for a job that never ran: {first}"
     );
     assert!(!first.contains("billable"), "{first}");
-    let second = text.split("attempt 2").nth(1).unwrap();
+    let second = text.split("\nattempt 2 ").nth(1).unwrap();
     assert!(second.contains("log:"), "{second}");
     s.devstack.stop().await;
 }

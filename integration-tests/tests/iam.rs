@@ -204,17 +204,45 @@ async fn the_functions_roles_grant_what_a_request_needs_from_queue_to_registered
         json!({"status": "Completed", "billable_s": 5, "training_s": 10, "metrics": {"validation:accuracy": 0.98}}),
     )
     .await;
-    let watcher = stack.watcher(&w).await;
-    let watcher = &watcher;
-    trainq_integration_tests::esm::run_until_drained(
-        &w.sqs,
-        &stack.outputs["JobEventsQueueUrl"],
-        &stack.outputs["JobEventsQueueArn"],
-        std::time::Duration::from_secs(60),
-        |event| async move { watcher.handle_batch(&event).await },
+    // Describe can lag the event (and does on a loaded machine): the watcher then leaves the
+    // event for a redelivery minutes away. This test is about permissions, so it lets
+    // SageMaker's word settle first (the lag itself: attempt_truth.rs, watcher_records.rs).
+    trainq_integration_tests::poll::until(
+        "DescribeTrainingJob to say Completed",
+        std::time::Duration::from_secs(30),
+        || async {
+            let d = w.describe_job(&job_name(id, 1)).await;
+            (d.training_job_status().map(|s| s.as_str()) == Some("Completed")).then_some(())
+        },
     )
     .await;
-    let record = stack.record(&w, id).await;
+    let watcher = stack.watcher(&w).await;
+    let watcher = &watcher;
+    // The endpoint publishes the job's events as SageMaker does, a moment after the change:
+    // drain until the record has taken the completion (or the deadline says why not).
+    let record = trainq_integration_tests::poll::until(
+        "the completion recorded and the model registered",
+        std::time::Duration::from_secs(60),
+        || async {
+            trainq_integration_tests::esm::run_until_drained(
+                &w.sqs,
+                &stack.outputs["JobEventsQueueUrl"],
+                &stack.outputs["JobEventsQueueArn"],
+                std::time::Duration::from_secs(60),
+                |event| async move { watcher.handle_batch(&event).await },
+            )
+            .await;
+            let record = stack.record(&w, id).await;
+            eprintln!(
+                "iam: {} {:?} {:?}",
+                record.state,
+                record.reason,
+                record.attempts.first().map(|a| a.status.clone())
+            );
+            (record.state == JobState::Registered).then_some(record)
+        },
+    )
+    .await;
     assert_eq!(record.state, JobState::Registered, "{:?}", record.reason);
 
     let contract = w.endpoint.contract_stats();

@@ -253,6 +253,13 @@ async fn stats(State(ep): State<Arc<Endpoint>>) -> Response {
 /// `s3://bucket/key` of an S3 object URL in either style AWS documents:
 /// `https://bucket.s3.region.amazonaws.com/key` or `https://s3.region.amazonaws.com/bucket/key`.
 fn s3_uri_of(url: &str) -> Option<String> {
+    // The local endpoints serve S3 path-style: `http://127.0.0.1:<port>/<bucket>/<key>`.
+    if let Some(rest) = url
+        .strip_prefix("http://127.0.0.1:")
+        .or_else(|| url.strip_prefix("http://localhost:"))
+    {
+        return Some(format!("s3://{}", rest.split_once('/')?.1));
+    }
     let rest = url.strip_prefix("https://")?;
     let (host, path) = rest.split_once('/')?;
     if host.starts_with("s3.") || host.starts_with("s3-") {
@@ -260,6 +267,15 @@ fn s3_uri_of(url: &str) -> Option<String> {
     }
     let (bucket, _) = host.split_once(".s3")?;
     Some(format!("s3://{bucket}/{path}"))
+}
+
+/// A form-encoded body with `name` set to `value` (the rest as it was).
+fn with_param(body: &Bytes, name: &str, value: &str) -> Bytes {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(body) {
+        out.append_pair(&k, if k == name { value } else { &v });
+    }
+    Bytes::from(out.finish())
 }
 
 /// Answers training-job operations here and forwards the rest to moto.
@@ -270,12 +286,24 @@ async fn dispatch(State(ep): State<Arc<Endpoint>>, request: axum::extract::Reque
     };
     // CloudFormation reads a template given by URL from S3 before it checks the parameters:
     // so does the front door, from moto's S3.
-    let template = match ep.contract.template_url(&parts.headers, &body) {
-        Some(url) => match s3_uri_of(&url) {
-            Some(uri) => ep.artifacts.get_text(&uri).await.ok(),
-            None => None,
-        },
+    let url = ep.contract.template_url(&parts.headers, &body);
+    let template = match url.as_deref().and_then(s3_uri_of) {
+        Some(uri) => ep.artifacts.get_text(&uri).await.ok(),
         None => None,
+    };
+    // The AWS CLI names a template it uploaded through the front door by the front door's
+    // own address (`http://127.0.0.1:<port>/<bucket>/<key>`); moto reads only AWS's URL
+    // styles or a `localhost` one, so the call goes on naming it `localhost`.
+    let body = match url
+        .as_deref()
+        .filter(|u| u.starts_with("http://127.0.0.1:"))
+    {
+        Some(u) => with_param(
+            &body,
+            "TemplateURL",
+            &u.replacen("127.0.0.1", "localhost", 1),
+        ),
+        None => body,
     };
     let verdict = ep
         .contract
@@ -483,6 +511,10 @@ mod tests {
         assert_eq!(
             uri("https://s3.eu-west-1.amazonaws.com/b/k.yaml").as_deref(),
             Some("s3://b/k.yaml")
+        );
+        assert_eq!(
+            uri("http://127.0.0.1:4567/artifacts/t/x.template").as_deref(),
+            Some("s3://artifacts/t/x.template")
         );
         assert_eq!(uri("http://elsewhere/x"), None);
     }
