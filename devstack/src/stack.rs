@@ -26,11 +26,7 @@ pub async fn create_buckets(
     region: &str,
     buckets: &[String],
 ) -> Result<(), String> {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = crate::datasets::s3_client(sdk);
     for bucket in buckets {
         if s3.head_bucket().bucket(bucket).send().await.is_ok() {
             continue;
@@ -67,23 +63,19 @@ async fn upload_template(sdk: &SdkConfig, name: &str, template: &str) -> Result<
     let bucket = format!("{}-templates", name.to_lowercase());
     create_buckets(sdk, &region, std::slice::from_ref(&bucket)).await?;
     let key = format!("{name}/template.yaml");
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
-    .put_object()
-    .bucket(&bucket)
-    .key(&key)
-    .body(template.as_bytes().to_vec().into())
-    .send()
-    .await
-    .map_err(|e| {
-        format!(
-            "PutObject {bucket}/{key}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(&e)
-        )
-    })?;
+    crate::datasets::s3_client(sdk)
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(template.as_bytes().to_vec().into())
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "PutObject {bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
     Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
 }
 

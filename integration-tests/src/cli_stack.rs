@@ -47,6 +47,26 @@ impl Stack {
         }
     }
 
+    /// A stack whose one g5 slot (one on spot, none on demand) holds a long-running request
+    /// while a second one waits in the waiting room: (stack, running id, queued id). Without
+    /// the on-demand limit of 0 the ladder's on-demand rung has room and the second launches.
+    pub async fn running_and_queued(trainer: &str) -> (Self, String, String) {
+        let s = Self::start(trainer, |c| {
+            c.environment.insert(
+                "TRAINQ_POOL_LIMITS".into(),
+                "ml.g5.xlarge/spot=1, ml.g5.xlarge/on-demand=0".into(),
+            );
+        })
+        .await;
+        s.upload_data().await;
+        let running = s.submit_long().await;
+        let out = s.trainq(&[&["submit"][..], FLAGS, &["--hp", "epochs=500"]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let queued = stdout(&out).trim().to_owned();
+        s.wait_state(&queued, "Queued").await;
+        (s, running, queued)
+    }
+
     /// Runs `trainq --config <stack file> args…`.
     pub fn trainq(&self, args: &[&str]) -> Output {
         trainq_with(&self.file, args)

@@ -57,21 +57,8 @@ async fn a_cancel_racing_a_launch_stops_the_job_the_launch_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancels_of_a_running_and_a_queued_request_end_cancelled_with_nothing_running() {
-    let s = Stack::start(TRAINER, |c| {
-        // One g5 on spot and none on demand: without the second limit the ladder's on-demand
-        // rung has room and the "queued" request launches there before the cancel lands.
-        c.environment.insert(
-            "TRAINQ_POOL_LIMITS".into(),
-            "ml.g5.xlarge/spot=1, ml.g5.xlarge/on-demand=0".into(),
-        );
-    })
-    .await;
-    s.upload_data().await;
-    let running = s.submit_long().await;
     // The pools hold one: the second waits in the waiting room.
-    let out = s.trainq(&[&["submit"][..], FLAGS, &["--hp", "epochs=500"]].concat());
-    let queued = stdout(&out).trim().to_owned();
-    s.wait_state(&queued, "Queued").await;
+    let (s, running, queued) = Stack::running_and_queued(TRAINER).await;
     let out = s.trainq(&["jobs", "cancel", &queued, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -6,33 +6,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use trainq_integration_tests::cli_stack::{FLAGS, Stack, stderr, stdout};
+use trainq_integration_tests::cli_stack::{Stack, stderr, stdout};
 use trainq_integration_tests::local_stack::workspace_binary;
 use trainq_integration_tests::poll;
 
 const TRAINER: &str = env!("CARGO_BIN_EXE_test-defect-trainer");
 
-/// A stack with one request training and one waiting for the pool it fills.
-async fn busy_stack() -> (Stack, String, String) {
-    let s = Stack::start(TRAINER, |c| {
-        c.environment.insert(
-            "TRAINQ_POOL_LIMITS".into(),
-            "ml.g5.xlarge/spot=1, ml.g5.xlarge/on-demand=0".into(),
-        );
-    })
-    .await;
-    s.upload_data().await;
-    let running = s.submit_long().await;
-    let out = s.trainq(&[&["submit"][..], FLAGS, &["--hp", "epochs=500"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let queued = stdout(&out).trim().to_owned();
-    s.wait_state(&queued, "Queued").await;
-    (s, running, queued)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipe_gets_one_snapshot_as_text_and_json() {
-    let (s, running, queued) = busy_stack().await;
+    let (s, running, queued) = Stack::running_and_queued(TRAINER).await;
     // The running job's status and the queued request both show, from SageMaker's word.
     let text = poll::until(
         "top shows the job training",
@@ -161,7 +143,7 @@ impl Drop for Tmux {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_view_refreshes_filters_and_opens_a_request_in_a_terminal() {
-    let (s, running, queued) = busy_stack().await;
+    let (s, running, queued) = Stack::running_and_queued(TRAINER).await;
     let command = format!(
         "env -u TRAINQ_CONFIG -u NO_COLOR TERM=xterm-256color LC_ALL=C.UTF-8 {} --config {} top --interval 1s",
         workspace_binary("trainq").display(),

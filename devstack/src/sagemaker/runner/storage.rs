@@ -75,19 +75,7 @@ impl Storage {
                 {
                     continue;
                 }
-                let body = self
-                    .client
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| format!("cannot read s3://{bucket}/{key}: {}", describe(&e)))?
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| format!("cannot read s3://{bucket}/{key}: {e}"))?
-                    .into_bytes();
+                let body = self.get(bucket, key).await?;
                 let path = dir.join(relative);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -105,20 +93,25 @@ impl Storage {
     /// The object at `uri`, as text.
     pub(in crate::sagemaker) async fn get_text(&self, uri: &str) -> Result<String, StorageError> {
         let (bucket, key) = split(uri)?;
-        let bytes = self
-            .client
+        let bytes = self.get(bucket, key).await?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| format!("{uri}: {e}"))
+    }
+
+    /// The object `key` of `bucket`, whole.
+    async fn get(&self, bucket: &str, key: &str) -> Result<bytes::Bytes, StorageError> {
+        let read = |e: String| format!("cannot read s3://{bucket}/{key}: {e}");
+        self.client
             .get_object()
             .bucket(bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| format!("cannot read {uri}: {}", describe(&e)))?
+            .map_err(|e| read(describe(&e)))?
             .body
             .collect()
             .await
-            .map_err(|e| format!("cannot read {uri}: {e}"))?
-            .into_bytes();
-        String::from_utf8(bytes.to_vec()).map_err(|e| format!("{uri}: {e}"))
+            .map_err(|e| read(e.to_string()))
+            .map(|b| b.into_bytes())
     }
 
     /// Uploads `bytes` to `uri`.
