@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 const EXAMPLES: &str = "\
 Examples:
   trainq submit request.json --wait
+  trainq validate docs/examples/shift-request.json --sender AROADEVSTACKBACKEND:worker-1
   trainq submit --customer acme --project scratch-detect --registry production \\
       --image defect-classifier:1.4.2 --dataset-version 2026-11-20 \\
       --channel train=s3://trainq-prod-data/acme/train/ --instance-type ml.g5.xlarge \\
@@ -47,6 +48,9 @@ pub struct Cli {
 pub enum Command {
     /// Validate a training request locally and put it on the requests queue
     Submit(Box<SubmitArgs>),
+    /// Check request files as the dispatcher will (schema, allow-lists, data prefixes, and
+    /// with --sender the sender); send nothing
+    Validate(ValidateArgs),
     /// Research sweeps: many trials of one request under one experiment id
     #[command(subcommand)]
     Sweep(SweepCommand),
@@ -73,6 +77,18 @@ pub enum Command {
     /// Once after upgrading from a release before the sharded indexes: give older records the
     /// index keys listings read (reads the whole table once)
     Reindex,
+}
+
+/// `trainq validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Request files (`-` for stdin); a file may hold several requests, one after another
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The SQS SenderId that will send them (an IAM user id, or `AROA…:session` for a role):
+    /// checked against the registry's allowed senders too
+    #[arg(long, value_name = "ID")]
+    pub sender: Option<String>,
 }
 
 /// `trainq lineage`.

@@ -22,6 +22,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let json = cli.json;
     match cli.command {
         Command::Submit(args) => commands::submit::run(&ctx, *args, json).await,
+        Command::Validate(args) => {
+            commands::validate::run(&ctx, &args.files, args.sender.as_deref(), json).await
+        }
         Command::Jobs(JobsCommand::List(args)) => commands::jobs::list(&ctx, args, json).await,
         Command::Jobs(JobsCommand::Show { id }) => commands::jobs::show(&ctx, &id, json).await,
         Command::Jobs(JobsCommand::Retry { id }) => commands::ops::retry(&ctx, &id, json).await,
