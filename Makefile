@@ -10,8 +10,10 @@ MOTO_VERSION := 5.2.5
 # botocore's service models are AWS's contract that the devstack's front door checks every
 # call against: pinned, so a test run means the same thing on every machine.
 BOTOCORE_VERSION := 1.44.8
+# The tests check documents against the docs' JSON Schemas with the reference validator.
+JSONSCHEMA_VERSION := 4.26.0
 # The venv is rebuilt when a pin changes.
-VENV_STAMP := $(VENV)/.installed-$(MOTO_VERSION)-$(BOTOCORE_VERSION)
+VENV_STAMP := $(VENV)/.installed-$(MOTO_VERSION)-$(BOTOCORE_VERSION)-$(JSONSCHEMA_VERSION)
 # Deployment and template tools, in a venv of their own (their pins would fight moto's).
 TOOLS_VENV := .venv-tools
 CFN_LINT_VERSION := 1.58.0
@@ -39,7 +41,7 @@ help: ## List the targets
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' \
-		'botocore==$(BOTOCORE_VERSION)' 'boto3==$(BOTOCORE_VERSION)'
+		'botocore==$(BOTOCORE_VERSION)' 'boto3==$(BOTOCORE_VERSION)' 'jsonschema==$(JSONSCHEMA_VERSION)'
 	touch $@
 
 venv: $(VENV_STAMP) ## Install the pinned emulator (moto server) into .venv/

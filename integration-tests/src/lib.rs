@@ -16,6 +16,7 @@ pub mod crash;
 pub mod datasets;
 pub mod esm;
 pub mod events;
+pub mod json_schema;
 pub mod local_stack;
 pub mod models;
 pub mod moto;

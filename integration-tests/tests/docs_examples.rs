@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use trainq_integration_tests::cli_stack::{Stack, stderr, stdout};
+use trainq_integration_tests::json_schema;
 use trainq_integration_tests::local_stack::workspace;
 
 const TRAINER: &str = env!("CARGO_BIN_EXE_test-defect-trainer");
@@ -34,6 +35,48 @@ fn the_readme_sample_request_is_the_example_file() {
     )
     .unwrap();
     assert_eq!(sample, file);
+}
+
+fn example(name: &str) -> Value {
+    let path = workspace().join("docs/examples").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The README's JSON block that follows `heading`.
+fn json_block_after(heading: &str) -> Value {
+    let text = readme();
+    let (_, after) = text.split_once(heading).expect("the heading");
+    let (_, block) = after.split_once("```json\n").expect("a json block");
+    serde_json::from_str(block.split("```").next().unwrap()).unwrap()
+}
+
+#[test]
+fn the_example_files_conform_to_their_schemas_and_the_readme_shows_them() {
+    let sweep = example("sweep.json");
+    assert_eq!(
+        json_block_after("### Research sweeps: the sweep file"),
+        sweep
+    );
+    json_schema::assert_conforms("docs/request.schema.json", &example("request.json"));
+    json_schema::assert_conforms("docs/request.schema.json", &example("shift-request.json"));
+    json_schema::assert_conforms("docs/sweep.schema.json", &sweep);
+    // The schema refuses what the CLI refuses: both or neither of grid and trials, an
+    // unknown field, a value that is no string.
+    let mut both = sweep.clone();
+    both["trials"] = json!([{"lr": "0.3"}]);
+    let mut neither = sweep.clone();
+    neither.as_object_mut().unwrap().remove("grid");
+    let mut unknown = sweep.clone();
+    unknown["grids"] = json!({});
+    let mut number = sweep.clone();
+    number["grid"]["lr"] = json!([0.01]);
+    let cases: Vec<(&str, &Value)> = [&both, &neither, &unknown, &number]
+        .into_iter()
+        .map(|v| ("docs/sweep.schema.json", v))
+        .collect();
+    for (errors, (_, doc)) in json_schema::errors(&cases, false).iter().zip(&cases) {
+        assert!(!errors.is_empty(), "the schema accepted {doc}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +191,15 @@ async fn validate_checks_what_the_schema_cannot() {
         stdout(&refused).contains("(sender)"),
         "{}",
         stdout(&refused)
+    );
+    // The README's sweep example builds and validates as written.
+    let sweep = workspace().join("docs/examples/sweep.json");
+    let dry = s.trainq(&["sweep", "submit", sweep.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("6 trials of lr-sweep-7 valid"),
+        "{}",
+        stdout(&dry)
     );
     // Without --sender the table says the sender was not checked.
     let unchecked = s.trainq(&["validate", path]);

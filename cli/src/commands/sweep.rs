@@ -324,4 +324,23 @@ mod tests {
         let empty = sweep(json!({"grid": {"lr": []}}));
         assert!(expand(&empty).unwrap_err().message.contains("grid.lr"));
     }
+
+    /// `docs/sweep.schema.json` describes exactly the fields `SweepFile` reads, closed as it is.
+    #[test]
+    fn the_published_schema_has_the_types_fields() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../docs/sweep.schema.json")).unwrap();
+        let props: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(props, ["base", "experiment", "grid", "trials"]);
+        assert_eq!(schema["required"], json!(["experiment", "base"]));
+        assert_eq!(schema["additionalProperties"], json!(false));
+        let mut v = json!({"experiment": "e", "base": {}, "grid": {"lr": ["1"]}});
+        assert!(serde_json::from_value::<SweepFile>(v.clone()).is_ok());
+        v["grids"] = json!({});
+        let e = serde_json::from_value::<SweepFile>(v).unwrap_err();
+        assert!(e.to_string().contains("unknown field `grids`"), "{e}");
+        let example: SweepFile =
+            serde_json::from_str(include_str!("../../../docs/examples/sweep.json")).unwrap();
+        assert_eq!(expand(&example).unwrap().len(), 6);
+    }
 }
