@@ -10,6 +10,7 @@ pub mod error;
 pub mod follow;
 pub mod operator;
 pub mod output;
+pub mod progress;
 pub mod top;
 
 use crate::args::{Cli, Command, DlqCommand, JobsCommand, ModelsCommand, SweepCommand};

@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::errors::{classify, classify_code};
 
 /// SQS takes at most 10 messages per batch.
-const BATCH: usize = 10;
+/// The most messages one SendMessageBatch takes (SQS's limit).
+pub const BATCH: usize = 10;
 
 /// Sends training requests.
 #[derive(Clone)]

@@ -189,6 +189,11 @@ async fn submit_follow_and_inspect_requests_sweeps_models_and_costs() {
     );
     let sent = s.trainq(&["sweep", "submit", &sweep, "--json"]);
     assert!(sent.status.success(), "{}", stderr(&sent));
+    assert!(
+        stderr(&sent).contains("sending trials 2/2"),
+        "{}",
+        stderr(&sent)
+    );
     let trials: Value = serde_json::from_slice(&sent.stdout).unwrap();
     for t in trials["trials"].as_array().unwrap() {
         s.wait_state(t["request_id"].as_str().unwrap(), "Registered")
@@ -382,8 +387,14 @@ async fn retry_cancel_and_the_dead_letter_queue() {
         stdout(&dry)
     );
     faults(json!({})).await;
-    let redriven: Value =
-        serde_json::from_slice(&s.trainq(&["dlq", "redrive", "--json"]).stdout).unwrap();
+    let out = s.trainq(&["dlq", "redrive", "--json"]);
+    // Progress goes to stderr as plain lines in a pipe; stdout stays JSON.
+    assert!(
+        stderr(&out).contains("moving to the requests queue 3/3"),
+        "{}",
+        stderr(&out)
+    );
+    let redriven: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         redriven["messages"].as_array().unwrap().len(),
         1,

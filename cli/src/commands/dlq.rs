@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::context::Context;
 use crate::error::{CliError, aws};
 use crate::output::{self, Table, or_dash};
+use crate::progress::Progress;
 
 /// Receive rounds while reading (a round that brings nothing new ends the reading early).
 const ROUNDS: usize = 50;
@@ -194,7 +195,12 @@ pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Cli
     let registries = ctx.registries()?;
     let sqs = ctx.sqs();
     let (mut moved, mut kept, mut left) = (Vec::new(), Vec::new(), Vec::new());
+    let mut progress = Progress::new(
+        "moving to the requests queue",
+        if dry_run { 0 } else { messages.len() as u64 },
+    );
     for m in &messages {
+        progress.advance(1);
         let body = match (redrive_body(m), foreign_sender(&registries, m)) {
             (Ok(body), None) => body,
             (Err(why), _) | (Ok(_), Some(why)) => {
@@ -221,6 +227,7 @@ pub async fn redrive(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Cli
         }
         moved.push(json!({"message_id": m.message_id(), "request_id": request_id(m)}));
     }
+    progress.finish();
     if !dry_run {
         release(ctx, &left).await?;
     }

@@ -16,16 +16,18 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trainq_common::JobRecord;
+use trainq_common::TrainingRequest;
 use trainq_common::naming::dedupe_request_id;
 use trainq_common::registration::completed_attempt;
 use trainq_common::request::{parse, validate};
-use trainq_infra::client::TrainqClient;
+use trainq_infra::client::{BATCH, TrainqClient};
 use trainq_infra::queries::{JobQueries, Selection};
 
 use super::submit::{invalid, read_json};
 use crate::context::Context;
 use crate::error::{CliError, Status};
 use crate::output::{self, Table, or_dash};
+use crate::progress::Progress;
 
 /// A sweep file.
 #[derive(Debug, Deserialize)]
@@ -112,6 +114,19 @@ pub fn expand(sweep: &SweepFile) -> Result<Vec<(String, Value)>, CliError> {
         .collect()
 }
 
+/// Sends the trials a batch at a time, with progress on stderr; their ids in order.
+async fn send(ctx: &Context, requests: &[TrainingRequest]) -> Result<Vec<uuid::Uuid>, CliError> {
+    let client = TrainqClient::new(ctx.sqs(), &ctx.stack.requests_queue_url);
+    let mut progress = Progress::new("sending trials", requests.len() as u64);
+    let mut ids = Vec::with_capacity(requests.len());
+    for batch in requests.chunks(BATCH) {
+        ids.extend(client.enqueue_all(batch.to_vec()).await?);
+        progress.advance(batch.len() as u64);
+    }
+    progress.finish();
+    Ok(ids)
+}
+
 /// Runs `trainq sweep submit`.
 pub async fn submit(ctx: &Context, path: &Path, dry_run: bool, json: bool) -> Result<(), CliError> {
     let sweep: SweepFile = serde_json::from_value(read_json(path)?)
@@ -140,9 +155,7 @@ pub async fn submit(ctx: &Context, path: &Path, dry_run: bool, json: bool) -> Re
             .map(|r| r.request_id.unwrap_or_default())
             .collect()
     } else {
-        TrainqClient::new(ctx.sqs(), &ctx.stack.requests_queue_url)
-            .enqueue_all(requests)
-            .await?
+        send(ctx, &requests).await?
     };
     if json {
         let trials: Vec<Value> = labels
