@@ -373,6 +373,42 @@ mod tests {
         })
     }
 
+    /// Every command line (`jobs list`, `status`, …), from the grammar.
+    fn leaves(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        if command.get_subcommands().next().is_none() {
+            out.push(prefix.trim().to_owned());
+        }
+        for sub in command.get_subcommands() {
+            leaves(sub, &format!("{prefix} {}", sub.get_name()), out);
+        }
+    }
+
+    /// `--json` is global, so every command needs a documented schema: a new command without
+    /// one fails here (the over-the-wire test checks the output against it).
+    #[test]
+    fn every_command_has_a_documented_json_schema() {
+        use clap::CommandFactory;
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/json");
+        let index = std::fs::read_to_string(docs.join("README.md")).unwrap();
+        let mut commands = Vec::new();
+        leaves(&Cli::command(), "", &mut commands);
+        assert!(commands.len() >= 18, "{commands:?}");
+        for command in commands {
+            let row = index
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!("| `trainq {command}`"))
+                        || (command == "models reject" && l.contains("`reject`"))
+                })
+                .unwrap_or_else(|| panic!("docs/json/README.md has no row for `{command}`"));
+            let file = row
+                .split('`')
+                .find(|w| w.ends_with(".schema.json"))
+                .unwrap_or_else(|| panic!("the row of `{command}` names no schema"));
+            assert!(docs.join(file).exists(), "{file} of `{command}`");
+        }
+    }
+
     #[test]
     fn every_help_example_parses_as_a_shell_pastes_it() {
         let commands = example_commands();
