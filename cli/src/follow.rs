@@ -54,11 +54,11 @@ pub async fn wait(
                         now.2.as_ref().map_or(String::new(), |s| format!(", {s}"))
                     )
                 });
-                eprintln!(
+                crate::note!(
                     "[{:>5.0}s] {}{}",
                     started.elapsed().as_secs_f64(),
                     record.state,
-                    crate::output::visible(&detail)
+                    detail
                 );
                 last = Some(now);
             }

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     match trainq_cli::run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", trainq_cli::output::visible(&e.to_string()));
+            trainq_cli::note!("{e}");
             e.exit_code()
         }
     }

@@ -1,6 +1,7 @@
 //! Output: tables for people, JSON for scripts (`--json`).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
@@ -13,9 +14,67 @@ macro_rules! say {
 }
 
 /// Writes one line for people to stdout, its control characters made visible (see
-/// [`visible`]); exits with status 0 when stdout is closed.
+/// [`visible`]) and its decoration plain ASCII unless stdout is a UTF-8 terminal (see
+/// [`plain`]); exits with status 0 when stdout is closed.
 pub fn line(args: std::fmt::Arguments<'_>) {
-    write_out(&visible(&args.to_string()));
+    let text = visible(&args.to_string());
+    if unicode_stdout() {
+        write_out(&text);
+    } else {
+        write_out(&plain(&text));
+    }
+}
+
+/// `eprintln!` for people: a line on stderr (progress, errors) made visible and plain as
+/// [`line`] makes stdout's, by whether stderr is a UTF-8 terminal.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => { $crate::output::note_line(format_args!($($arg)*)) };
+}
+
+/// Writes one line for people to stderr (see [`note!`]).
+pub fn note_line(args: std::fmt::Arguments<'_>) {
+    static UNICODE: OnceLock<bool> = OnceLock::new();
+    let unicode = *UNICODE
+        .get_or_init(|| std::io::stderr().is_terminal() && crate::top::terminal_look().unicode);
+    let text = visible(&args.to_string());
+    eprintln!("{}", if unicode { text } else { plain(&text) });
+}
+
+/// Whether stdout gets Unicode decoration (dashes, check marks, ellipses): only a terminal
+/// in a UTF-8 locale (or none set). A pipe, a file or a CI log gets ASCII.
+pub fn unicode_stdout() -> bool {
+    static UNICODE: OnceLock<bool> = OnceLock::new();
+    *UNICODE.get_or_init(|| std::io::stdout().is_terminal() && crate::top::terminal_look().unicode)
+}
+
+/// The decoration trainq's own lines use, each with its ASCII form.
+const GLYPHS: [(char, &str); 8] = [
+    ('—', "-"),
+    ('≥', ">="),
+    ('·', "|"),
+    ('›', ">"),
+    ('…', "..."),
+    ('✓', "ok"),
+    ('✗', "FAILED"),
+    ('→', "->"),
+];
+
+/// `text` with trainq's decoration in ASCII (what people wrote, a CJK name, stays as it is).
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match GLYPHS.iter().find(|(g, _)| *g == c) {
+            Some((_, ascii)) => out.push_str(ascii),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The mark of a cut: `…` where stdout takes Unicode, else `...`.
+fn ellipsis() -> &'static str {
+    if unicode_stdout() { "…" } else { "..." }
 }
 
 fn write_out(text: &str) {
@@ -113,8 +172,12 @@ pub fn json<T: Serialize>(value: &T) {
     write_out(&text);
 }
 
-/// `text` cut to `width` display columns, with `…` where it was cut.
+/// `text` cut to `width` display columns, with `…` (`...` in ASCII) where it was cut.
 pub fn truncate(text: &str, width: usize) -> String {
+    cut(text, width, ellipsis())
+}
+
+fn cut(text: &str, width: usize, mark: &str) -> String {
     if text.width() <= width {
         return text.to_owned();
     }
@@ -122,13 +185,13 @@ pub fn truncate(text: &str, width: usize) -> String {
     let mut used = 0;
     for c in text.chars() {
         let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w + 1 > width {
+        if used + w + mark.width() > width {
             break;
         }
         used += w;
         out.push(c);
     }
-    out.push('…');
+    out.push_str(mark);
     out
 }
 
@@ -140,6 +203,15 @@ pub fn or_dash<T: ToString>(v: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoration_is_ascii_where_unicode_is_not_wanted() {
+        assert_eq!(
+            plain("state       Registered — gate ≥ 0.9 · a › b ✓ ✗ …"),
+            "state       Registered - gate >= 0.9 | a > b ok FAILED ..."
+        );
+        assert_eq!(plain("株式会社 acme"), "株式会社 acme", "data stays");
+    }
 
     #[test]
     fn control_characters_and_bidi_overrides_are_shown_not_obeyed() {
@@ -163,8 +235,9 @@ mod tests {
     #[test]
     fn long_text_is_cut_to_its_columns_with_an_ellipsis() {
         assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("retries exhausted after 4", 10), "retries e…");
-        assert_eq!(truncate("株式会社検査", 7), "株式会…");
+        assert_eq!(cut("retries exhausted after 4", 10, "…"), "retries e…");
+        assert_eq!(cut("株式会社検査", 7, "…"), "株式会…");
+        assert_eq!(cut("retries exhausted after 4", 10, "..."), "retries...");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Progress {
         let tenth = self.done * 10 / self.total.max(1);
         if tenth > self.tenth || self.done == self.total {
             self.tenth = tenth;
-            eprintln!("{}", self.line());
+            crate::note!("{}", self.line());
         }
     }
 

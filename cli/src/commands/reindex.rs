@@ -12,7 +12,7 @@ use crate::output;
 pub async fn run(ctx: &Context, json: bool) -> Result<(), CliError> {
     let table = &ctx.stack.jobs_table;
     if !json {
-        eprintln!("reading every record of {table} once (a full scan)…");
+        crate::note!("reading every record of {table} once (a full scan)…");
     }
     let report = reindex(&ctx.dynamodb(), table, |so_far| {
         if !json {

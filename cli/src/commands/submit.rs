@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context, args: SubmitArgs, json: bool) -> Result<(), CliE
         }
         return Ok(());
     }
-    eprintln!("request {id} sent; following it (Ctrl-C stops following, not the request)");
+    crate::note!("request {id} sent; following it (Ctrl-C stops following, not the request)");
     let record = follow::wait(ctx, id, &sent.message_id, args.timeout).await?;
     if json {
         output::json(&record);
