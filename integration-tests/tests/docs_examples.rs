@@ -201,6 +201,18 @@ async fn validate_checks_what_the_schema_cannot() {
         "{}",
         stdout(&dry)
     );
+    // docs/json's example checks a document as written.
+    let text = std::fs::read_to_string(workspace().join("docs/json/README.md")).unwrap();
+    let (_, after) = text.split_once("```sh\n").unwrap();
+    let line = after.split("```").next().unwrap();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", line])
+        .current_dir(workspace())
+        .env("TRAINQ_CONFIG", &s.file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{line}: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "conforms");
     // Without --sender the table says the sender was not checked.
     let unchecked = s.trainq(&["validate", path]);
     assert!(unchecked.status.success(), "{}", stderr(&unchecked));

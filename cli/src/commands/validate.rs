@@ -149,7 +149,7 @@ fn read_values(file: &Path) -> Result<Vec<Result<Value, String>>, CliError> {
 }
 
 fn print_table(verdicts: &[Verdict], sender_checked: bool) {
-    let mut table = Table::new(&["SOURCE", "#", "VERDICT", "REQUEST", "FIELD", "RULE"]);
+    let mut table = Table::new(&["source", "#", "verdict", "request", "field", "rule"]);
     for v in verdicts {
         table.row(vec![
             v.source.clone(),
