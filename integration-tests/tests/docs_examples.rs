@@ -13,12 +13,26 @@ fn readme() -> String {
     std::fs::read_to_string(workspace().join("README.md")).unwrap()
 }
 
-/// The first ```` ```sh ```` block after `heading` in the README.
-fn sh_block_after(heading: &str) -> String {
-    let text = readme();
+/// The first ```` ```sh ```` block after `heading` in the doc at `path`.
+fn sh_block_after(path: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(workspace().join(path)).unwrap();
     let (_, after) = text.split_once(heading).expect("the heading");
     let (_, block) = after.split_once("```sh\n").expect("a sh block");
     block.split("```").next().unwrap().to_owned()
+}
+
+/// Runs the first sh block after `heading` in the doc at `path` with bash, from the repository
+/// root, against `s` (as `TRAINQ_CONFIG`); it must succeed.
+fn run_doc_block(s: &Stack, path: &str, heading: &str) -> std::process::Output {
+    let block = sh_block_after(path, heading);
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &block])
+        .current_dir(workspace())
+        .env("TRAINQ_CONFIG", &s.file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{block}: {}", stderr(&out));
+    out
 }
 
 #[test]
@@ -82,7 +96,10 @@ fn the_example_files_conform_to_their_schemas_and_the_readme_shows_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_own_data_block_runs_as_written() {
     let s = Stack::start(TRAINER, |_| {}).await;
-    let block = sh_block_after("### Your own data and requests on the local stack");
+    let block = sh_block_after(
+        "README.md",
+        "### Your own data and requests on the local stack",
+    );
     let eval = "eval \"$(target/debug/trainq-devstack env)\"\n";
     assert!(block.starts_with(eval), "{block}");
     // The test's own stack stands in for the one `trainq-devstack env` would describe.
@@ -201,18 +218,16 @@ async fn validate_checks_what_the_schema_cannot() {
         "{}",
         stdout(&dry)
     );
-    // docs/json's example checks a document as written.
-    let text = std::fs::read_to_string(workspace().join("docs/json/README.md")).unwrap();
-    let (_, after) = text.split_once("```sh\n").unwrap();
-    let line = after.split("```").next().unwrap();
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", line])
-        .current_dir(workspace())
-        .env("TRAINQ_CONFIG", &s.file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{line}: {}", stderr(&out));
+    // docs/json's example checks a document as written; backend.md's validates both examples.
+    let out = run_doc_block(&s, "docs/json/README.md", "To check a document");
     assert_eq!(stdout(&out).trim(), "conforms");
+    let out = run_doc_block(&s, "docs/backend.md", "## What the schema cannot check");
+    assert_eq!(
+        stdout(&out).matches(" valid ").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
     // Without --sender the table says the sender was not checked.
     let unchecked = s.trainq(&["validate", path]);
     assert!(unchecked.status.success(), "{}", stderr(&unchecked));
