@@ -17,12 +17,13 @@ macro_rules! say {
 /// [`visible`]) and its decoration plain ASCII unless stdout is a UTF-8 terminal (see
 /// [`plain`]); exits with status 0 when stdout is closed.
 pub fn line(args: std::fmt::Arguments<'_>) {
+    write_out(&for_people(args, unicode_stdout()));
+}
+
+/// `args` as people read it: control characters visible, decoration ASCII unless `unicode`.
+fn for_people(args: std::fmt::Arguments<'_>, unicode: bool) -> String {
     let text = visible(&args.to_string());
-    if unicode_stdout() {
-        write_out(&text);
-    } else {
-        write_out(&plain(&text));
-    }
+    if unicode { text } else { plain(&text) }
 }
 
 /// `eprintln!` for people: a line on stderr (progress, errors) made visible and plain as
@@ -35,17 +36,21 @@ macro_rules! note {
 /// Writes one line for people to stderr (see [`note!`]).
 pub fn note_line(args: std::fmt::Arguments<'_>) {
     static UNICODE: OnceLock<bool> = OnceLock::new();
-    let unicode = *UNICODE
-        .get_or_init(|| std::io::stderr().is_terminal() && crate::top::terminal_look().unicode);
-    let text = visible(&args.to_string());
-    eprintln!("{}", if unicode { text } else { plain(&text) });
+    let unicode = *UNICODE.get_or_init(|| takes_unicode(&std::io::stderr()));
+    eprintln!("{}", for_people(args, unicode));
 }
 
-/// Whether stdout gets Unicode decoration (dashes, check marks, ellipses): only a terminal
-/// in a UTF-8 locale (or none set). A pipe, a file or a CI log gets ASCII.
+/// Whether stdout gets Unicode decoration (dashes, check marks, ellipses): see
+/// [`takes_unicode`].
 pub fn unicode_stdout() -> bool {
     static UNICODE: OnceLock<bool> = OnceLock::new();
-    *UNICODE.get_or_init(|| std::io::stdout().is_terminal() && crate::top::terminal_look().unicode)
+    *UNICODE.get_or_init(|| takes_unicode(&std::io::stdout()))
+}
+
+/// Only a terminal in a UTF-8 locale (or none set) gets Unicode decoration; a pipe, a file
+/// or a CI log gets ASCII.
+fn takes_unicode(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && crate::top::terminal_look().unicode
 }
 
 /// The decoration trainq's own lines use, each with its ASCII form.

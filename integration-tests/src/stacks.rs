@@ -40,6 +40,29 @@ pub fn aws_parameters(prefix: &str, artifacts: &str) -> BTreeMap<String, String>
     .collect()
 }
 
+/// A stack prefix of its own (`t` and 8 hex digits), so tests deploy side by side in one moto.
+pub fn fresh_prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// The parameters of a deployment as the devstack makes it (`Target=local`), named `prefix`.
+pub fn local_parameters(prefix: &str) -> BTreeMap<String, String> {
+    let mut params = aws_parameters(prefix, "unused-artifacts");
+    params.insert("Target".into(), "local".into());
+    params
+}
+
+/// Deploys `template` as the devstack does (`Target=local`) under a fresh prefix: (prefix,
+/// the stack's outputs).
+pub async fn deploy_local(w: &World, template: &str) -> (String, BTreeMap<String, String>) {
+    let prefix = fresh_prefix();
+    let outputs =
+        trainq_devstack::stack::deploy(&w.sdk, &prefix, template, &local_parameters(&prefix))
+            .await
+            .unwrap();
+    (prefix, outputs)
+}
+
 /// The template's text.
 pub fn template() -> String {
     std::fs::read_to_string(workspace().join("infra/cloudformation/template.yaml")).unwrap()

@@ -550,19 +550,8 @@ async fn bad_input_unknown_ids_and_an_unreachable_stack_fail_with_their_status()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_and_status_show_the_waiting_room_and_the_pools() {
-    let s = Stack::start(TRAINER, |c| {
-        c.environment.insert(
-            "TRAINQ_POOL_LIMITS".into(),
-            "ml.g5.xlarge/spot=1, ml.g5.xlarge/on-demand=0".into(),
-        );
-    })
-    .await;
-    s.upload_data().await;
     // A long job takes the one instance; the next request waits for it.
-    let long_id = s.submit_long().await;
-    let waiting_id = stdout(&s.trainq(&[&["submit"][..], FLAGS].concat()))
-        .trim()
-        .to_owned();
+    let (s, long_id, waiting_id) = Stack::running_and_queued(TRAINER).await;
     let record = s.wait_state(&waiting_id, "Queued").await;
     assert_eq!(
         record["waiting"]["pools"],

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use trainq_common::metrics::{FUNCTIONS, Metric, NAMESPACE, RETRY_CAUSES};
-use trainq_integration_tests::stacks::{aws_parameters, template};
+use trainq_integration_tests::stacks::{deploy_local, template};
 use trainq_integration_tests::world::World;
 
 /// The dashboard's body as the template writes it, for stack prefix `trainq` in eu-west-1.
@@ -180,11 +180,6 @@ fn every_metric_the_dashboard_draws_is_one_that_exists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_deploys_into_the_local_stack() {
     let w = World::new().await;
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut params = aws_parameters(&prefix, "unused-artifacts");
-    params.insert("Target".into(), "local".into());
-    let outputs = trainq_devstack::stack::deploy(&w.sdk, &prefix, &template(), &params)
-        .await
-        .unwrap();
+    let (prefix, outputs) = deploy_local(&w, &template()).await;
     assert_eq!(outputs["DashboardName"], format!("{prefix}-on-call"));
 }

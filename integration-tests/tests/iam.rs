@@ -24,7 +24,7 @@ use trainq_infra::{
 };
 use trainq_integration_tests::events::fresh;
 use trainq_integration_tests::stacks::{
-    deploy_for_aws, disable_mappings, function_env, role_policies,
+    deploy_for_aws, disable_mappings, fresh_prefix, function_env, role_policies,
 };
 use trainq_integration_tests::world::{REGION, World};
 use trainq_watcher::{Watcher, WatcherConfig};
@@ -52,7 +52,7 @@ struct Deployed {
 
 impl Deployed {
     async fn new(w: &World) -> Self {
-        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let prefix = fresh_prefix();
         let outputs = deploy_for_aws(w, &prefix).await;
         disable_mappings(w, &prefix).await;
         // moto cannot deliver to an SNS target (PutEvents answers HTTP 500 for every event

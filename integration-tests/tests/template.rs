@@ -9,7 +9,8 @@ use trainq_dispatcher::DispatcherConfig;
 use trainq_infra::dynamo::index;
 use trainq_integration_tests::local_stack::workspace;
 use trainq_integration_tests::stacks::{
-    aws_parameters, deploy_for_aws, function, function_env, template,
+    aws_parameters, deploy_for_aws, deploy_local, fresh_prefix, function, function_env,
+    local_parameters, template,
 };
 use trainq_integration_tests::world::World;
 use trainq_watcher::WatcherConfig;
@@ -17,7 +18,7 @@ use trainq_watcher::WatcherConfig;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_template_gives_the_functions_what_their_code_expects() {
     let w = World::new().await;
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = fresh_prefix();
     let outputs = deploy_for_aws(&w, &prefix).await;
 
     // Both functions exist, and their environment is a valid configuration for their code.
@@ -130,12 +131,7 @@ async fn the_aws_template_gives_the_functions_what_their_code_expects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_table_and_the_event_rule_are_what_the_code_reads() {
     let w = World::new().await;
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut params = aws_parameters(&prefix, "unused-artifacts");
-    params.insert("Target".into(), "local".into());
-    let outputs = trainq_devstack::stack::deploy(&w.sdk, &prefix, &template(), &params)
-        .await
-        .unwrap();
+    let (prefix, outputs) = deploy_local(&w, &template()).await;
     assert!(
         !outputs.contains_key("DispatcherFunctionName"),
         "no functions with Target=local"
@@ -231,7 +227,7 @@ async fn the_table_and_the_event_rule_are_what_the_code_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deploy_script_deploys_and_writes_a_stack_file_trainq_can_use() {
     let w = World::new().await;
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = fresh_prefix();
     let artifacts = format!("{prefix}-artifacts");
     w.ensure_bucket(&artifacts).await;
     let dir = std::env::temp_dir().join(format!("trainq-deploy-{prefix}"));
@@ -345,7 +341,7 @@ async fn a_stack_whose_timeouts_break_lambdas_rule_fails_to_deploy_saying_why() 
     // anything is created.
     let w = World::new().await;
     w.allow_contract_refusals();
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = fresh_prefix();
     let mut params = aws_parameters(&prefix, "unused-artifacts");
     params.insert("DispatcherTimeout".into(), "45".into());
     let e = trainq_devstack::stack::deploy(&w.sdk, &prefix, &template(), &params)
@@ -388,9 +384,8 @@ async fn a_template_over_the_inline_limit_deploys_through_s3() {
     // The template is near CloudFormation's 51,200-byte `TemplateBody` limit: one that
     // outgrows it goes by `TemplateURL`, as infra/deploy/deploy.sh sends it to AWS.
     let w = World::new().await;
-    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut params = aws_parameters(&prefix, "unused-artifacts");
-    params.insert("Target".into(), "local".into());
+    let prefix = fresh_prefix();
+    let mut params = local_parameters(&prefix);
     let padded = format!("{}\n# {}\n", template(), "padding ".repeat(300));
     assert!(padded.len() > trainq_devstack::stack::INLINE_TEMPLATE_LIMIT);
     let outputs = trainq_devstack::stack::deploy(&w.sdk, &prefix, &padded, &params)
